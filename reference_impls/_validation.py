@@ -1,0 +1,148 @@
+"""Argument validation shared by every public function of :mod:`reference_impls`.
+
+Every check raises :class:`ValueError` whose message names the argument, states
+what was expected and shows what was received. Nothing is broadcast, clipped or
+renormalised on the caller's behalf.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: Tolerance for "rows sum to one" (CONTRACT.md).
+SIMPLEX_ATOL = 1e-9
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return f"array of shape {x.shape} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"[:200]
+
+
+def as_float_array(
+    x: Any,
+    name: str,
+    *,
+    ndim: int | None = None,
+    min_ndim: int | None = None,
+    shape: tuple[int | None, ...] | None = None,
+    finite: bool = True,
+) -> np.ndarray:
+    """Return ``x`` as a float64 array after checking rank, shape and finiteness."""
+    if isinstance(x, bool | np.bool_) or (isinstance(x, np.ndarray) and x.dtype == bool):
+        raise ValueError(f"{name}: expected real numbers, got booleans ({_describe(x)})")
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected an array of real numbers, got {_describe(x)}") from exc
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-d array, got shape {arr.shape}")
+    if min_ndim is not None and arr.ndim < min_ndim:
+        raise ValueError(f"{name}: expected at least {min_ndim} dimension(s), got shape {arr.shape}")
+    if shape is not None:
+        if arr.ndim != len(shape) or any(
+            want is not None and got != want for got, want in zip(arr.shape, shape, strict=True)
+        ):
+            want_s = "(" + ", ".join("*" if w is None else str(w) for w in shape) + ")"
+            raise ValueError(f"{name}: expected shape {want_s}, got {arr.shape}")
+    if finite and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name}: expected finite values, got {bad} NaN/inf entr{'y' if bad == 1 else 'ies'}")
+    return arr
+
+
+def check_simplex(p: np.ndarray, name: str, *, atol: float = SIMPLEX_ATOL) -> np.ndarray:
+    """Check that the last axis of ``p`` holds probability vectors."""
+    if p.shape[-1:] == (0,):
+        raise ValueError(f"{name}: expected a non-empty last axis, got shape {p.shape}")
+    if np.any(p < 0):
+        raise ValueError(f"{name}: expected non-negative probabilities, got minimum {p.min():.3g}")
+    sums = p.sum(axis=-1)
+    err = np.abs(sums - 1.0)
+    if np.any(err > atol):
+        idx = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
+        raise ValueError(
+            f"{name}: expected rows summing to 1 within {atol:g}, got sum {float(sums[idx]):.12g}"
+            + (f" at index {tuple(int(i) for i in idx)}" if idx else "")
+        )
+    return p
+
+
+def check_gamma(gamma: Any, name: str = "gamma", *, allow_one: bool = False) -> float:
+    """Return ``gamma`` as a float after checking it lies in [0, 1) (or [0, 1] if allowed)."""
+    if isinstance(gamma, bool | np.bool_):
+        raise ValueError(f"{name}: expected a real number, got bool {gamma!r}")
+    try:
+        g = float(gamma)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected a real number, got {_describe(gamma)}") from exc
+    if np.ndim(gamma) != 0:
+        raise ValueError(f"{name}: expected a scalar, got {_describe(gamma)}")
+    if not np.isfinite(g):
+        raise ValueError(f"{name}: expected a finite number, got {g!r}")
+    hi_ok = g <= 1.0 if allow_one else g < 1.0
+    if g < 0.0 or not hi_ok:
+        interval = "[0, 1]" if allow_one else "[0, 1) (gamma == 1 is allowed only for finite sequences)"
+        raise ValueError(f"{name}: expected a value in {interval}, got {g!r}")
+    return g
+
+
+def check_positive_int(n: Any, name: str) -> int:
+    if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer):
+        raise ValueError(f"{name}: expected a positive integer, got {_describe(n)}")
+    if n <= 0:
+        raise ValueError(f"{name}: expected a positive integer, got {n}")
+    return int(n)
+
+
+def check_nonneg_int(n: Any, name: str) -> int:
+    if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer):
+        raise ValueError(f"{name}: expected a non-negative integer, got {_describe(n)}")
+    if n < 0:
+        raise ValueError(f"{name}: expected a non-negative integer, got {n}")
+    return int(n)
+
+
+def check_bool_array(x: Any, name: str) -> np.ndarray:
+    """Return ``x`` as a bool array; only bool dtype or 0/1 integers are accepted."""
+    arr = np.asarray(x)
+    if arr.dtype == bool:
+        return arr
+    if np.issubdtype(arr.dtype, np.integer) and np.all((arr == 0) | (arr == 1)):
+        return arr.astype(bool)
+    raise ValueError(f"{name}: expected booleans (or 0/1 integers), got {_describe(arr)}")
+
+
+def check_same_shape(**arrays: np.ndarray) -> tuple[int, ...]:
+    """Check that all arrays share one shape; nothing is broadcast."""
+    items = list(arrays.items())
+    first_name, first = items[0]
+    for nm, arr in items[1:]:
+        if arr.shape != first.shape:
+            raise ValueError(f"{nm}: expected shape {first.shape} (the shape of {first_name}), got {arr.shape}")
+    return tuple(first.shape)
+
+
+def check_scalar(x: Any, name: str, *, lo: float | None = None, hi: float | None = None,
+                 lo_open: bool = False, hi_open: bool = False) -> float:
+    """Return ``x`` as a float after checking it is a finite scalar within the given interval."""
+    if isinstance(x, bool | np.bool_) or np.ndim(x) != 0:
+        raise ValueError(f"{name}: expected a real scalar, got {_describe(x)}")
+    try:
+        v = float(x)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected a real scalar, got {_describe(x)}") from exc
+    if not np.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {v!r}")
+    bad = (lo is not None and (v <= lo if lo_open else v < lo)) or (
+        hi is not None and (v >= hi if hi_open else v > hi)
+    )
+    if bad:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf" if hi is None else f"{hi:g}"
+        raise ValueError(f"{name}: expected a value in {left}{lo_s}, {hi_s}{right}, got {v!r}")
+    return v

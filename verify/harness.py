@@ -1,0 +1,127 @@
+"""Building blocks for checks: the ``@check`` decorator, hypothesis-driven property
+checks with targeted search, and three-valued symbolic comparison.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import hypothesis
+import sympy as sp
+from hypothesis import HealthCheck, Phase
+from hypothesis import strategies as st
+
+from verify.registry import EVIDENCE_KINDS, Context, Evidence
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def check(kind: str, name: str | None = None) -> Callable[[F], F]:
+    """Mark a function as a check of the given evidence kind (used when it skips or raises)."""
+    if kind not in EVIDENCE_KINDS:
+        raise ValueError(f"kind: expected one of {EVIDENCE_KINDS}, got {kind!r}")
+
+    def deco(fn: F) -> F:
+        fn.check_kind = kind  # type: ignore[attr-defined]
+        fn.check_name = name or fn.__name__  # type: ignore[attr-defined]
+        return fn
+
+    return deco
+
+
+class Violation(AssertionError):
+    """Raised inside a property body when the statement fails on this example."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+def property_evidence(
+    ctx: Context,
+    strategy: st.SearchStrategy[Any],
+    body: Callable[[Any], float | None],
+    *,
+    summary: str,
+    kind: str = "property",
+    examples: Sequence[Any] = (),
+    target_label: str = "ratio",
+    max_examples: int | None = None,
+) -> Evidence:
+    """Run ``body`` on hypothesis examples drawn from ``strategy``.
+
+    ``body(x)`` raises :class:`Violation` (or ``AssertionError``) when the statement fails
+    on ``x``; it may return a float (e.g. ``gap / bound`` of an inequality) that
+    ``hypothesis.target`` pushes upward, and whose maximum is reported as
+    ``worst_ratio``. ``examples`` are explicit rows run first (``@example``).
+
+    Deterministic: the search is seeded from ``ctx.sub_seed()`` with no database.
+    """
+    count = [0]
+    worst: list[Any] = [-math.inf, None]
+
+    def run_body(x: Any) -> None:
+        count[0] += 1
+        r = body(x)
+        if r is not None:
+            r = float(r)
+            if math.isfinite(r):
+                hypothesis.target(r, label=target_label)
+                if r > worst[0]:
+                    worst[0], worst[1] = r, x
+
+    n = max_examples if max_examples is not None else ctx.profile.max_examples
+    test = hypothesis.given(strategy)(run_body)
+    for ex in reversed(list(examples)):
+        test = hypothesis.example(ex)(test)
+    test = hypothesis.settings(
+        max_examples=n,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.generate, Phase.target, Phase.shrink),
+    )(test)
+    test = hypothesis.seed(ctx.sub_seed("hypothesis"))(test)
+    figures: dict[str, Any] = {"seed": ctx.seed, "max_examples": n, "explicit_examples": len(examples)}
+    try:
+        test()
+    except AssertionError as exc:  # Violation is an AssertionError
+        details = getattr(exc, "details", {})
+        msg = getattr(exc, "message", str(exc))
+        figures["examples_run"] = count[0]
+        return Evidence(kind, False, f"{summary}: counterexample found: {msg}", figures, counterexample=details or msg)
+    figures["examples_run"] = count[0]
+    if worst[1] is not None:
+        figures[f"worst_{target_label}"] = worst[0]
+    return Evidence(kind, True, summary, figures)
+
+
+def symbolic_zero(expr: sp.Expr, *, simplifier: Callable[[sp.Expr], sp.Expr] = sp.simplify) -> bool | None:
+    """Three-valued test that ``expr`` is identically zero.
+
+    ``True`` if the simplified expression is structurally 0 or ``expr.equals(0)`` is
+    True; ``False`` if ``equals`` proves it non-zero; ``None`` if sympy cannot decide.
+    """
+    e = simplifier(sp.sympify(expr))
+    if e == 0:
+        return True
+    res = e.equals(0)
+    if res is None:
+        return None
+    return bool(res)
+
+
+def symbolic_evidence(expr: sp.Expr, summary: str, **figures: Any) -> Evidence:
+    """Evidence that ``expr`` vanishes identically (``None`` from sympy is *undecided*)."""
+    verdict = symbolic_zero(expr)
+    if verdict is None:
+        return Evidence("symbolic", None, f"{summary}: sympy could not decide", figures)
+    if verdict:
+        return Evidence("symbolic", True, summary, figures)
+    return Evidence("symbolic", False, f"{summary}: expression is not identically zero", figures,
+                    counterexample=str(sp.simplify(expr))[:500])
