@@ -300,6 +300,35 @@ FAMILY_ORDER = {
 }
 
 
+@dataclass(frozen=True)
+class Plot:
+    """A figure for a family's report page: ``make()`` returns a matplotlib Figure.
+
+    Plots must be deterministic (computed exactly or from fixed seeds): the PNG is
+    regenerated with every report.
+    """
+
+    family: str
+    name: str
+    caption: str
+    make: Callable[[], Any]
+
+
+PLOTS: dict[str, Plot] = {}
+
+
+def plot(family: str, name: str, caption: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+    """Register a plot for the report page of ``family``; ``name`` is the PNG file stem."""
+
+    def deco(fn: Callable[[], Any]) -> Callable[[], Any]:
+        if name in PLOTS and PLOTS[name].make is not fn:
+            raise ValueError(f"name: plot {name!r} is already registered")
+        PLOTS[name] = Plot(family, name, caption, fn)
+        return fn
+
+    return deco
+
+
 def _jsonable(x: Any) -> Any:
     """Convert numpy scalars/arrays and tuples into plain JSON types."""
     if isinstance(x, dict):
