@@ -74,12 +74,12 @@ def check_gamma(gamma: Any, name: str = "gamma", *, allow_one: bool = False) -> 
     """Return ``gamma`` as a float after checking it lies in [0, 1) (or [0, 1] if allowed)."""
     if isinstance(gamma, bool | np.bool_):
         raise ValueError(f"{name}: expected a real number, got bool {gamma!r}")
+    if np.ndim(gamma) != 0:
+        raise ValueError(f"{name}: expected a scalar, got {_describe(gamma)}")
     try:
         g = float(gamma)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name}: expected a real number, got {_describe(gamma)}") from exc
-    if np.ndim(gamma) != 0:
-        raise ValueError(f"{name}: expected a scalar, got {_describe(gamma)}")
     if not np.isfinite(g):
         raise ValueError(f"{name}: expected a finite number, got {g!r}")
     hi_ok = g <= 1.0 if allow_one else g < 1.0

@@ -5,15 +5,21 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
 
 from verify.strategies import register_profiles
 
 register_profiles()
-# tox selects a profile explicitly with --hypothesis-profile; plain `pytest` uses dev.
-if "HYPOTHESIS_PROFILE" in os.environ:
-    from hypothesis import settings
+# tox selects a profile explicitly with --hypothesis-profile (which overrides this);
+# plain `pytest` uses HYPOTHESIS_PROFILE or dev. Every profile has deadline=None.
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+# Claim seed: fixed (0) unless PGV_CLAIMS_SEED is set; "random" draws a fresh one, shared with
+# xdist workers through the environment and printed in the report header.
+_seed = os.environ.get("PGV_CLAIMS_SEED", "0")
+if _seed == "random":
+    _seed = os.environ.get("PGV_CLAIMS_SEED_RESOLVED") or str(int.from_bytes(os.urandom(4), "little"))
+os.environ["PGV_CLAIMS_SEED_RESOLVED"] = str(int(_seed))
 
 #: Device for torch tests: PGV_DEVICE=cuda runs them on the GPU (the `gpu` tox env).
 DEVICE = os.environ.get("PGV_DEVICE", "cpu")
@@ -34,7 +40,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         parts.append(f"torch {torch.__version__} (cuda available: {torch.cuda.is_available()})")
     except ImportError:
         parts.append("torch not installed")
-    return ["pg-verify: " + ", ".join(parts), f"pg-verify device: {DEVICE}"]
+    return ["pg-verify: " + ", ".join(parts),
+            f"pg-verify device: {DEVICE}; claim seed: {os.environ['PGV_CLAIMS_SEED_RESOLVED']}"]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,164 @@
+"""Batched exact evaluation of many tabular MDPs at once, on any device, differentiable.
+
+Shapes: a batch of ``B`` MDPs with ``S`` states and ``A`` actions is given as
+``transitions [B, S, A, S]``, ``rewards [B, S, A]``, ``initial [B, S]``; ``gamma`` is a
+Python float or a ``[B]`` tensor; policies are ``[B, S, A]`` (logits or probabilities).
+Unbatched inputs (no leading ``B``) are accepted too and give unbatched outputs.
+Every function keeps the input dtype and device and is differentiable by autograd
+(``torch.linalg.solve``), so ``expected_return(..., softmax(logits))`` can be
+backpropagated to the logits.
+
+Conventions are those of :mod:`reference_impls.mdp` (unnormalized ``V, Q, A, J``;
+``visitation`` unnormalized, ``occupancy`` normalized).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from reference_impls.torch._validation import as_float_tensor
+
+__all__ = [
+    "action_values",
+    "advantages",
+    "expected_return",
+    "occupancy",
+    "policy_gradient",
+    "state_values",
+    "visitation",
+]
+
+
+def _unpack(transitions: Any, rewards: Any, initial: Any, gamma: Any) -> tuple[torch.Tensor, ...]:
+    P = as_float_tensor(transitions, "transitions", min_ndim=3)
+    batched = P.ndim == 4
+    if P.ndim not in (3, 4):
+        raise ValueError(f"transitions: expected shape [S, A, S] or [B, S, A, S], got {tuple(P.shape)}")
+    if not batched:
+        P = P.unsqueeze(0)
+    B, S, A, S2 = P.shape
+    if S2 != S:
+        raise ValueError(f"transitions: expected matching state axes [.., S, A, S], got {tuple(P.shape)}")
+    R = as_float_tensor(rewards, "rewards")
+    mu = as_float_tensor(initial, "initial")
+    if not batched:
+        R, mu = R.unsqueeze(0), mu.unsqueeze(0)
+    if tuple(R.shape) != (B, S, A):
+        raise ValueError(f"rewards: expected shape {(B, S, A)[0 if batched else 1:]}, got {tuple(R.shape)[0 if batched else 1:]}")
+    if tuple(mu.shape) != (B, S):
+        raise ValueError(f"initial: expected shape {(B, S)[0 if batched else 1:]}, got {tuple(mu.shape)[0 if batched else 1:]}")
+    for nm, t in (("rewards", R), ("initial", mu)):
+        if t.dtype != P.dtype or t.device != P.device:
+            raise ValueError(f"{nm}: expected dtype {P.dtype} on {P.device}, got {t.dtype} on {t.device}")
+    with torch.no_grad():
+        if bool((P < 0).any()) or bool(((P.sum(-1) - 1).abs() > _tol(P)).any()):
+            raise ValueError("transitions: expected non-negative rows summing to 1")
+        if bool((mu < 0).any()) or bool(((mu.sum(-1) - 1).abs() > _tol(mu)).any()):
+            raise ValueError("initial: expected a probability vector per MDP")
+    if isinstance(gamma, torch.Tensor):
+        g = gamma.to(dtype=P.dtype, device=P.device)
+        if g.ndim == 0:
+            g = g.expand(B)
+        if tuple(g.shape) != (B,):
+            raise ValueError(f"gamma: expected a scalar or shape ({B},), got {tuple(g.shape)}")
+    else:
+        if isinstance(gamma, bool):
+            raise ValueError(f"gamma: expected a real number, got {gamma!r}")
+        g = torch.full((B,), float(gamma), dtype=P.dtype, device=P.device)
+    if bool(((g < 0) | (g >= 1) | ~torch.isfinite(g)).any()):
+        raise ValueError("gamma: expected values in [0, 1)")
+    return P, R, mu, g, torch.tensor(batched)
+
+
+def _tol(t: torch.Tensor) -> float:
+    return 1e-9 if t.dtype == torch.float64 else 1e-5
+
+
+def _policy(policy: Any, P: torch.Tensor, batched: bool) -> torch.Tensor:
+    pi = as_float_tensor(policy, "policy")
+    if not batched:
+        pi = pi.unsqueeze(0)
+    if tuple(pi.shape) != tuple(P.shape[:3]):
+        want = tuple(P.shape[:3]) if batched else tuple(P.shape[1:3])
+        got = tuple(pi.shape) if batched else tuple(pi.shape[1:])
+        raise ValueError(f"policy: expected shape {want}, got {got}")
+    if pi.dtype != P.dtype or pi.device != P.device:
+        raise ValueError(f"policy: expected dtype {P.dtype} on {P.device}, got {pi.dtype} on {pi.device}")
+    with torch.no_grad():
+        if bool((pi < 0).any()) or bool(((pi.sum(-1) - 1).abs() > _tol(pi)).any()):
+            raise ValueError("policy: expected rows on the simplex (non-negative, summing to 1)")
+    return pi
+
+
+def _out(x: torch.Tensor, batched: torch.Tensor) -> torch.Tensor:
+    return x if bool(batched) else x.squeeze(0)
+
+
+def _solve_values(P: torch.Tensor, R: torch.Tensor, g: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+    S = P.shape[1]
+    P_pi = torch.einsum("bsa,bsat->bst", pi, P)
+    r_pi = (pi * R).sum(-1)
+    eye = torch.eye(S, dtype=P.dtype, device=P.device)
+    return torch.linalg.solve(eye - g[:, None, None] * P_pi, r_pi.unsqueeze(-1)).squeeze(-1)
+
+
+def state_values(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
+    """``V^pi`` for each MDP of the batch: ``[B, S]`` (or ``[S]``)."""
+    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    return _out(_solve_values(P, R, g, _policy(policy, P, bool(b))), b)
+
+
+def action_values(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
+    """``Q^pi``: ``[B, S, A]`` (or ``[S, A]``)."""
+    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    V = _solve_values(P, R, g, _policy(policy, P, bool(b)))
+    return _out(R + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V), b)
+
+
+def advantages(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
+    """``A^pi = Q^pi - V^pi``: ``[B, S, A]`` (or ``[S, A]``)."""
+    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    V = _solve_values(P, R, g, _policy(policy, P, bool(b)))
+    return _out(R + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V) - V.unsqueeze(-1), b)
+
+
+def expected_return(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
+    """``J = initial . V^pi`` per MDP: ``[B]`` (or a scalar). Differentiable in every input."""
+    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    V = _solve_values(P, R, g, _policy(policy, P, bool(b)))
+    return _out((mu * V).sum(-1), b)
+
+
+def _visitation(P: torch.Tensor, mu: torch.Tensor, g: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+    P_pi = torch.einsum("bsa,bsat->bst", pi, P)
+    eye = torch.eye(P.shape[1], dtype=P.dtype, device=P.device)
+    M = (eye - g[:, None, None] * P_pi).transpose(-1, -2)
+    return torch.linalg.solve(M, mu.unsqueeze(-1)).squeeze(-1)
+
+
+def visitation(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
+    """Unnormalized discounted visitation ``sum_t gamma^t P(s_t = s)``: ``[B, S]`` (or ``[S]``)."""
+    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    return _out(_visitation(P, mu, g, _policy(policy, P, bool(b))), b)
+
+
+def occupancy(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
+    """Normalized discounted state distribution ``(1 - gamma) * visitation``: ``[B, S]`` (or ``[S]``)."""
+    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    rho = _visitation(P, mu, g, _policy(policy, P, bool(b)))
+    return _out((1 - g).unsqueeze(-1) * rho, b)
+
+
+def policy_gradient(transitions: Any, rewards: Any, initial: Any, gamma: Any, logits: Any) -> torch.Tensor:
+    """Exact ``grad_logits J`` by the policy-gradient theorem: ``rho(s) pi(a|s) A(s, a)``.
+
+    Closed form (no autograd); :func:`expected_return` of ``softmax(logits)`` differentiated
+    by autograd gives the same tensor, which the tests check.
+    """
+    z = as_float_tensor(logits, "logits")
+    pi = torch.softmax(z, dim=-1)
+    rho = visitation(transitions, rewards, initial, gamma, pi)
+    A = advantages(transitions, rewards, initial, gamma, pi)
+    return rho.unsqueeze(-1) * pi * A
