@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+if str(ROOT.parent) not in sys.path:  # allow running from a checkout without installing
+    sys.path.insert(0, str(ROOT.parent))
 
 
 def main(argv: list[str] | None = None) -> int:

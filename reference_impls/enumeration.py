@@ -21,7 +21,7 @@ import numpy as np
 from reference_impls._validation import as_float_array, check_gamma, check_nonneg_int, check_positive_int
 from reference_impls.mdp import FiniteMDP, _check_mdp, validate_policy
 
-__all__ = ["Trajectories", "enumerate_trajectories", "sample_trajectories", "MAX_ENUMERATED"]
+__all__ = ["MAX_ENUMERATED", "Trajectories", "enumerate_trajectories", "sample_trajectories"]
 
 #: Refuse to enumerate more trajectories than this (memory guard; ~0.9 GB of buffers).
 MAX_ENUMERATED = 50_000_000
@@ -154,7 +154,6 @@ def sample_trajectories(
     N = check_positive_int(n, "n")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    S, A = mdp.n_states, mdp.n_actions
     # Inverse CDF: the sampled index is #{k < K-1 : cdf[k] <= u}; the last cdf entry is
     # never compared, so rounding in a cumulative sum can't push an index out of range.
     cdf_pi = np.cumsum(pi, axis=1)[:, :-1]

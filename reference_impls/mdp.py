@@ -104,7 +104,7 @@ class FiniteMDP:
 
     def replace(self, **changes: Any) -> FiniteMDP:
         """A copy with some fields replaced (validated again)."""
-        fields = {
+        fields: dict[str, Any] = {
             "transitions": self.transitions,
             "rewards": self.rewards,
             "initial": self.initial,

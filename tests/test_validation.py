@@ -87,7 +87,9 @@ def test_policy_sum_tolerance_is_1e_9():
     [lambda m, z: G.policy_gradient(m, z), lambda m, z: G.surrogate(m, z, np.zeros((2, 2))),
      lambda m, z: G.surrogate_gradient(m, z, np.zeros((2, 2))), lambda m, z: G.fisher_matrix(m, z)],
 )
-@pytest.mark.parametrize(("logits", "fragment"), [(np.zeros((2, 3)), "shape"), (np.array([[np.inf, 0], [0, 0]]), "finite")])
+@pytest.mark.parametrize(
+    ("logits", "fragment"), [(np.zeros((2, 3)), "shape"), (np.array([[np.inf, 0], [0, 0]]), "finite")]
+)
 def test_logits_validation(fn, logits, fragment):
     with pytest.raises(ValueError, match="logits") as info:
         fn(mdp_ok(), logits)
@@ -125,7 +127,7 @@ def test_random_mdp_validation(kwargs, name):
 
 def test_random_mdp_needs_generator():
     with pytest.raises(ValueError, match="rng"):
-        M.random_mdp(np.random.RandomState(0), 2, 2, 0.5)  # type: ignore[arg-type]  # noqa: NPY002
+        M.random_mdp(np.random.RandomState(0), 2, 2, 0.5)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("horizon", "name"), [(-1, "horizon"), (2.0, "horizon")])

@@ -22,7 +22,8 @@ DEFAULT_REPORT_DIR = Path("reports")  # relative to the working directory (tox r
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m verify", description="Verify policy-gradient claims and write reports.")
+    ap = argparse.ArgumentParser(prog="python -m verify",
+                                 description="Verify policy-gradient claims and write reports.")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p_list = sub.add_parser("list", help="list registered claims")

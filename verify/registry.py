@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -236,7 +237,11 @@ _LOADED = False
 
 
 def load_all() -> dict[str, Claim]:
-    """Import every module of :mod:`verify.claims` (sorted), registering their claims."""
+    """Import every module of :mod:`verify.claims` (sorted), registering their claims.
+
+    Extra claim modules (your own claims, or test fixtures) are imported too when named,
+    comma-separated, in the environment variable ``PGV_CLAIM_MODULES``.
+    """
     global _LOADED
     if not _LOADED:
         import verify.claims as pkg
@@ -244,6 +249,8 @@ def load_all() -> dict[str, Claim]:
         for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
             if not mod.name.startswith("_"):
                 importlib.import_module(f"verify.claims.{mod.name}")
+        for name in filter(None, (m.strip() for m in os.environ.get("PGV_CLAIM_MODULES", "").split(","))):
+            importlib.import_module(name)
         validate_registry(REGISTRY)
         _LOADED = True
     return REGISTRY

@@ -226,7 +226,8 @@ def render_index(doc: dict[str, Any]) -> str:
         n = sum(c["family"] == f for c in claims)
         lines.append(f"- [{FAMILY_TITLES.get(f, f)}]({page_name(f)}) ({n} claims)")
     lines += ["", "## Summary", ""]
-    lines += ["| ID | Claim | Status | Expected | Evidence | Key figures | Uses / corrects |", "|---|---|---|---|---|---|---|"]
+    lines += ["| ID | Claim | Status | Expected | Evidence | Key figures | Uses / corrects |",
+              "|---|---|---|---|---|---|---|"]
     for f in fams:
         for c in (c for c in claims if c["family"] == f):
             link = f"[`{c['id']}`]({page_name(f)}#{anchor(c['id'])})"
@@ -238,7 +239,8 @@ def render_index(doc: dict[str, Any]) -> str:
                 f"| {link} | {md_cell(c['title'])} | {status_text(c)} | {exp} | {evidence_kinds(c)} | "
                 f"{md_cell(key_figures(c))} | {md_cell(rel)} |"
             )
-    lines += ["", "## Dependency graph", "", "Solid arrows: *uses*. Dashed arrows: *corrects* (from the correction to the seed statement).", ""]
+    lines += ["", "## Dependency graph", "",
+              "Solid arrows: *uses*. Dashed arrows: *corrects* (from the correction to the seed statement).", ""]
     lines += render_mermaid(claims)
     lines += ["", "## Conventions", ""]
     lines += [f"- {c}" for c in CONVENTIONS]

@@ -45,10 +45,11 @@ def _unpack(transitions: Any, rewards: Any, initial: Any, gamma: Any) -> tuple[t
     mu = as_float_tensor(initial, "initial")
     if not batched:
         R, mu = R.unsqueeze(0), mu.unsqueeze(0)
+    k = 0 if batched else 1  # report shapes as the caller gave them
     if tuple(R.shape) != (B, S, A):
-        raise ValueError(f"rewards: expected shape {(B, S, A)[0 if batched else 1:]}, got {tuple(R.shape)[0 if batched else 1:]}")
+        raise ValueError(f"rewards: expected shape {(B, S, A)[k:]}, got {tuple(R.shape)[k:]}")
     if tuple(mu.shape) != (B, S):
-        raise ValueError(f"initial: expected shape {(B, S)[0 if batched else 1:]}, got {tuple(mu.shape)[0 if batched else 1:]}")
+        raise ValueError(f"initial: expected shape {(B, S)[k:]}, got {tuple(mu.shape)[k:]}")
     for nm, t in (("rewards", R), ("initial", mu)):
         if t.dtype != P.dtype or t.device != P.device:
             raise ValueError(f"{nm}: expected dtype {P.dtype} on {P.device}, got {t.dtype} on {t.device}")
@@ -106,20 +107,20 @@ def _solve_values(P: torch.Tensor, R: torch.Tensor, g: torch.Tensor, pi: torch.T
 
 def state_values(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """``V^pi`` for each MDP of the batch: ``[B, S]`` (or ``[S]``)."""
-    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    P, R, _, g, b = _unpack(transitions, rewards, initial, gamma)
     return _out(_solve_values(P, R, g, _policy(policy, P, bool(b))), b)
 
 
 def action_values(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """``Q^pi``: ``[B, S, A]`` (or ``[S, A]``)."""
-    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    P, R, _, g, b = _unpack(transitions, rewards, initial, gamma)
     V = _solve_values(P, R, g, _policy(policy, P, bool(b)))
     return _out(R + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V), b)
 
 
 def advantages(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """``A^pi = Q^pi - V^pi``: ``[B, S, A]`` (or ``[S, A]``)."""
-    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    P, R, _, g, b = _unpack(transitions, rewards, initial, gamma)
     V = _solve_values(P, R, g, _policy(policy, P, bool(b)))
     return _out(R + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V) - V.unsqueeze(-1), b)
 
@@ -140,13 +141,13 @@ def _visitation(P: torch.Tensor, mu: torch.Tensor, g: torch.Tensor, pi: torch.Te
 
 def visitation(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """Unnormalized discounted visitation ``sum_t gamma^t P(s_t = s)``: ``[B, S]`` (or ``[S]``)."""
-    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    P, _, mu, g, b = _unpack(transitions, rewards, initial, gamma)
     return _out(_visitation(P, mu, g, _policy(policy, P, bool(b))), b)
 
 
 def occupancy(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """Normalized discounted state distribution ``(1 - gamma) * visitation``: ``[B, S]`` (or ``[S]``)."""
-    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    P, _, mu, g, b = _unpack(transitions, rewards, initial, gamma)
     rho = _visitation(P, mu, g, _policy(policy, P, bool(b)))
     return _out((1 - g).unsqueeze(-1) * rho, b)
 
