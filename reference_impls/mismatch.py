@@ -100,6 +100,8 @@ def _check_rows(m: np.ndarray) -> None:
 
 
 def _log_cap(cap: Any) -> float:
+    if isinstance(cap, str | bytes):
+        raise ValueError(f"cap: expected a real scalar > 0, got {type(cap).__name__} {cap!r}")
     return float(np.log(check_scalar(cap, "cap", lo=0.0, lo_open=True)))
 
 
@@ -152,6 +154,9 @@ def sequence_mask_weights(learner_log_probs: Any, sampler_log_probs: Any, mask: 
     weight that would overflow is correctly rejected. Bias: E_μ[MIS·f] − E_π[f] =
     −E_π[f·1{w ∉ [low, high]}].
     """
+    for nm, v in (("low", low), ("high", high)):
+        if isinstance(v, str | bytes):
+            raise ValueError(f"{nm}: expected a real scalar, got {type(v).__name__} {v!r}")
     lo = check_scalar(low, "low", lo=0.0)
     hi = check_scalar(high, "high", lo=0.0, lo_open=True)
     if lo > hi:

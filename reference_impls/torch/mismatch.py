@@ -67,6 +67,8 @@ def _check_rows(m: torch.Tensor) -> None:
 
 
 def _log_cap(cap: Any) -> float:
+    if isinstance(cap, str | bytes):
+        raise ValueError(f"cap: expected a real scalar > 0, got {type(cap).__name__} {cap!r}")
     return math.log(check_scalar(cap, "cap", lo=0.0, lo_open=True))
 
 
@@ -104,6 +106,9 @@ def sequence_is_weights(learner_log_probs: Any, sampler_log_probs: Any, mask: An
 def sequence_mask_weights(learner_log_probs: Any, sampler_log_probs: Any, mask: Any, low: float,
                           high: float) -> torch.Tensor:
     """Masked IS: w where low ≤ w ≤ high, 0 elsewhere."""
+    for nm, v in (("low", low), ("high", high)):
+        if isinstance(v, str | bytes):
+            raise ValueError(f"{nm}: expected a real scalar, got {type(v).__name__} {v!r}")
     lo = check_scalar(low, "low", lo=0.0)
     hi = check_scalar(high, "high", lo=0.0, lo_open=True)
     if lo > hi:

@@ -15,7 +15,8 @@ an independent mpmath evaluator in this module (central differences of J at 60 d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -338,7 +339,8 @@ claim(
     id="MISMATCH-SEQ-IS-FIXES",
     title="The sequence importance ratio removes the learner-sampler mismatch (single turn)",
     statement=r"\mathbb{E}_{y\sim\mu}\big[w(y)R(y)\nabla\log\pi(y)\big]=\nabla J(\pi),\quad "
-              r"w(y)=\prod_t \frac{\pi(y_t|y_{<t})}{\mu(y_t|y_{<t})},\ \operatorname{supp}\pi\subseteq\operatorname{supp}\mu",
+              r"w(y)=\prod_t \frac{\pi(y_t|y_{<t})}{\mu(y_t|y_{<t})},\ "
+              r"\operatorname{supp}\pi\subseteq\operatorname{supp}\mu",
     source=Source("CLAIMS-CATALOGUE G (MISMATCH-SEQ-IS-FIXES); S0 key takeaway (single-turn part)"),
     family=FAMILY,
     expected="verified",
@@ -483,7 +485,8 @@ def decomposition_exact(ctx: Context) -> Evidence:
 
 @check("symbolic")
 def decomposition_symbolic(ctx: Context) -> Evidence:
-    """sympy: for two tokens with symbolic positive probabilities, prod_t pi_theta/mu - prod_t (pi_old/mu)(pi_theta/pi_old) == 0."""
+    """sympy: for two tokens with symbolic positive probabilities,
+    prod_t pi_theta/mu - prod_t (pi_old/mu)(pi_theta/pi_old) == 0."""
     a = sp.symbols("p_theta0 p_theta1", positive=True)
     b = sp.symbols("p_old0 p_old1", positive=True)
     c = sp.symbols("q0 q1", positive=True)
@@ -497,7 +500,8 @@ def decomposition_symbolic(ctx: Context) -> Evidence:
 claim(
     id="MISMATCH-DECOMPOSITION",
     title="The off-policy ratio factors into training-inference mismatch times policy staleness",
-    statement=r"\frac{\pi_\theta}{\mu_{\rm old}}=\frac{\pi_{\rm old}}{\mu_{\rm old}}\cdot\frac{\pi_\theta}{\pi_{\rm old}}",
+    statement=r"\frac{\pi_\theta}{\mu_{\rm old}}=\frac{\pi_{\rm old}}{\mu_{\rm old}}"
+              r"\cdot\frac{\pi_\theta}{\pi_{\rm old}}",
     source=Source("CLAIMS-CATALOGUE G (MISMATCH-DECOMPOSITION); Yao et al. 2025 (TIS blog)",
                   url="https://fengyao.notion.site/off-policy-rl"),
     family=FAMILY,
@@ -574,7 +578,8 @@ def naive_linear_high_precision(ctx: Context) -> Evidence:
 
 @check("property")
 def naive_tv_bound_property(ctx: Context) -> Evidence:
-    """Hypothesis over random instances and mismatch sizes: ||E_mu[R grad log pi] - grad J|| <= 2 TV(mu, pi) sup||R grad log pi||."""
+    """Hypothesis over random instances and mismatch sizes:
+    ||E_mu[R grad log pi] - grad J|| <= 2 TV(mu, pi) sup||R grad log pi||."""
 
     def body(x: tuple[int, int, int, float]) -> float:
         seed, V, T, noise = x
@@ -657,8 +662,9 @@ def multiturn_variance_exact(ctx: Context) -> Evidence:
         errs.append(abs(m2 / (1 + chi2) ** n - 1))
         _, cov = TM.estimator_covariance(task, z, zm, "sequence_is")
         traces.append(float(np.trace(cov)))
-    passed = max(errs) < 1e-12 and all(b > a for a, b in zip(traces, traces[1:]))
-    return Evidence("exact", passed, "E_mu[w^2] = (1 + chi2)^n; gradient variance grows with the number of model tokens",
+    passed = max(errs) < 1e-12 and all(b > a for a, b in itertools.pairwise(traces))
+    return Evidence("exact", passed,
+                    "E_mu[w^2] = (1 + chi2)^n; gradient variance grows with the number of model tokens",
                     {"chi2": chi2, "max_relative_error_second_moment": max(errs), "trace_cov_by_n": traces,
                      "log_growth_per_token": float(np.log1p(chi2))})
 
@@ -806,8 +812,10 @@ def gspo_exact(ctx: Context) -> Evidence:
     s_on = MM.gspo_ratio(TM.token_log_probs(task, z), TM.token_log_probs(task, z), TM.policy_mask(task))
     on_policy = float(TM.sequence_probs(task, z) @ s_on)
     passed = max(means) < 1 and abs(on_policy - 1) < 1e-14 and min(biases) > 1e-3
-    return Evidence("exact", passed, "GSPO's geometric-mean ratio has mean < 1 under the sampler and is a biased weight",
-                    {"E_mu[s]": means, "relative_bias_as_weight": biases, "on_policy_mean": on_policy, "seed": ctx.seed})
+    return Evidence("exact", passed,
+                    "GSPO's geometric-mean ratio has mean < 1 under the sampler and is a biased weight",
+                    {"E_mu[s]": means, "relative_bias_as_weight": biases, "on_policy_mean": on_policy,
+                     "seed": ctx.seed})
 
 
 @check("property")
@@ -890,7 +898,8 @@ def is_pg_exact(ctx: Context) -> Evidence:
     g0 = sum(hv[0, y] * (pi[0, y] / hv[0, y]) * r[0, y] * (np.eye(K)[y] - pi[0]) for y in supported)
     missing = float(np.max(np.abs(g0 - (pi[0] * (r[0] - pi[0] @ r[0])) + pi[0, 0] * r[0, 0] * (np.eye(K)[0] - pi[0]))))
     passed = worst < 1e-14 and missing < 1e-14
-    return Evidence("exact", passed, "IS policy gradient equals grad V (supp pi within supp h); bias = missing term otherwise",
+    return Evidence("exact", passed,
+                    "IS policy gradient equals grad V (supp pi within supp h); bias = missing term otherwise",
                     {"max_abs_error": worst, "support_violation_identity_error": missing, "instances": 5,
                      "seed": ctx.seed})
 
@@ -1034,7 +1043,8 @@ def pertinacity_property(ctx: Context) -> Evidence:
 claim(
     id="PERTINACITY",
     title="Pertinacity: importance weights can push more probability onto the worse sampled outcome",
-    statement=r"\Delta z=\eta\sum_i c_i(e_{y_i}-\pi),\ c_i=w_ir_i;\ d\pi=\pi\odot(\Delta z-(\pi\cdot\Delta z)\mathbf 1);"
+    statement=r"\Delta z=\eta\sum_i c_i(e_{y_i}-\pi),\ c_i=w_ir_i;\ "
+              r"d\pi=\pi\odot(\Delta z-(\pi\cdot\Delta z)\mathbf 1);"
               r"\ \pi(y_0)=\pi(y_1)\Rightarrow d\pi_{y_1}-d\pi_{y_0}=\eta\,\pi(y_0)(w_1r_1-w_0r_0)",
     source=Source(S3_CITE + "; CLAIMS-CATALOGUE H (PERTINACITY)",
                   quote="Instead we are more aggressively moving probability onto a meh outcome ($r_1$) just because "
@@ -1179,7 +1189,7 @@ def redistribution_symbolic(ctx: Context) -> Evidence:
     C = c0 + c1
     S2 = sum(x**2 for x in probs)
 
-    def flow(cs: dict[int, Any]) -> list[Any]:
+    def flow(cs: dict[int, Any]) -> tuple[list[Any], list[Any]]:
         Ct = sum(cs.values())
         dz = [-Ct * x for x in probs]
         for k, v in cs.items():
@@ -1298,7 +1308,8 @@ def clip_absorbs_exact(ctx: Context) -> Evidence:
                     {"blog_uniform_example_tau_1/2_zero_leak": blog_example_ok, "pi": list(CLIP_PI),
                      "leak_at_tau_1/2": float(leak(fa)), "leak_at_tau_4": float(leak(fb)),
                      "total_leak_root_tau": None if total_root is None else float(total_root),
-                     "catalogue_leak_c=+-0.2": float(leak(flow_fraction(pi, (0, 1), [Fraction(1, 5), Fraction(-1, 5)])))},
+                     "catalogue_leak_c=+-0.2": float(leak(flow_fraction(pi, (0, 1),
+                                                                       [Fraction(1, 5), Fraction(-1, 5)])))},
                     counterexample={"pi": list(CLIP_PI), "tau_range": "(0, inf)",
                                     "min_abs_total_leak_on_[1/2,4]": float(min(abs(La), abs(Lb)))})
 
@@ -1439,7 +1450,8 @@ claim(
     id="PUKE-CLIP-CONDITION",
     title="Exactly when a coefficient choice (e.g. a clip level) makes y0 absorb all the puke",
     statement=r"d\pi_b=0\ \forall b\notin\{y_0,y_1\}\iff \pi_bC=C\textstyle\sum_v\pi_v^2-(c_0\pi_{y_0}+c_1\pi_{y_1})"
-              r"\ \forall b;\ \text{if the unsampled }\pi_b\text{ are not all equal: }\iff C=0\wedge\pi_{y_0}=\pi_{y_1}",
+              r"\ \forall b;\ \text{if the unsampled }\pi_b\text{ are not all equal: }"
+              r"\iff C=0\wedge\pi_{y_0}=\pi_{y_1}",
     source=Source("Derived here; refines CLAIMS-CATALOGUE H (PUKE, 'just the right amount': Σc = 0 AND equal "
                   "current probabilities)"),
     family=FAMILY,
