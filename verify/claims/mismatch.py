@@ -1570,7 +1570,8 @@ PLOT_ESTIMATORS = ("naive", "token_is", "token_q", "prefix_is_return", "sequence
 @plot(FAMILY, "mismatch_bias_vs_size",
       "Exact relative bias ||E_mu[g] - grad J|| / ||grad J|| of each estimator against the mismatch size eps "
       "(sampler logits = learner + eps D; V = 3, T = 3; sequence TIS with cap 2). Sequence IS and prefix-product "
-      "IS with the learner's Q sit at machine precision; the others are first order in eps.")
+      "IS with the learner's Q sit at machine precision; sequence TIS is exact until some weight exceeds the cap; "
+      "the others are first order in eps.")
 def plot_bias_vs_size() -> Any:
     rng = np.random.default_rng(8)
     task, z, _ = instance(rng, 3, 3)
