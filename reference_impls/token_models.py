@@ -1,0 +1,475 @@
+"""Tabular autoregressive token models, small enough to enumerate every sequence exactly.
+
+A *task* fixes a vocabulary of ``V`` tokens, a length ``T`` and, per position, who emits the
+token: the **policy** (a model token) or the **environment** (a tool / user token inserted
+between turns, whose distribution depends on the history but not on the policy's
+parameters). A sequence y = (y_0, …, y_{T−1}) gets a terminal reward ``R(y)``.
+
+A *policy* is a logit table ``logits[h, v]`` over all prefixes h (every sequence of length
+0 … T−1, indexed by :meth:`TokenTask.prefix_index`): π(v | h) = softmax(logits[h])_v at a
+policy position. Rows of prefixes that precede an environment token are ignored (their
+gradient is 0). Two policies on the same task play the **learner** π (the trainer's copy,
+the one differentiated) and the **sampler** μ (the inference engine's copy, which generated
+the data).
+
+Everything is exact by enumeration over the V^T sequences (intended scale: V ≤ 3, T ≤ 4;
+any V ≥ 2, T ≥ 1 with V^T ≤ 4096 is accepted):
+
+* :func:`sequence_probs`, :func:`token_log_probs`, :func:`q_values` (Q^π(y_≤t) = E_π[R | y_≤t]);
+* :func:`true_gradient` — ∇_logits J with J(π) = E_{y∼π}[R(y)], by the policy-gradient
+  theorem on the token MDP (state = prefix): ∂J/∂logits[h] = P_π(h) π(·|h) ⊙ (Q^π(h,·) − V^π(h)),
+  computed by a backward value recursion (no score functions involved);
+* :func:`estimator_terms` / :func:`expected_gradient` — the single-sample gradient estimate
+  g(y) of each estimator in :data:`ESTIMATORS` for every sequence y, and its exact mean
+  E_{y∼μ}[g(y)] under the sampler. The weights are formed by :mod:`reference_impls.mismatch`
+  (ratios over policy tokens only; environment tokens cancel).
+
+The softmax-bandit helpers :func:`logit_step` and :func:`first_order_flow` give the
+first-order probability flow of an importance-weighted policy-gradient step (the
+"Pertinacity and the Puke" analysis): with Δz = η Σ_i c_i (e_{y_i} − π),
+dπ = π ⊙ (Δz − (π·Δz) 1) + O(η²).
+
+Conventions: no discount inside a sequence (the reward is terminal); gradients are with
+respect to the learner's logits; scores at environment positions are 0.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reference_impls import mismatch as MM
+from reference_impls._validation import as_float_array, check_positive_int, check_scalar, check_simplex
+from reference_impls.mdp import log_softmax, softmax
+
+__all__ = [
+    "ESTIMATORS",
+    "TokenTask",
+    "estimator_covariance",
+    "estimator_terms",
+    "expected_gradient",
+    "expected_return",
+    "first_order_flow",
+    "logit_step",
+    "policy_mask",
+    "prefix_probs",
+    "q_values",
+    "random_logits",
+    "random_task",
+    "relative_bias",
+    "sample_sequences",
+    "sequence_probs",
+    "token_log_probs",
+    "token_scores",
+    "true_gradient",
+]
+
+#: Largest number of sequences a task may have (V^T).
+MAX_SEQUENCES = 4096
+
+#: Gradient estimators (per-sequence estimate g(y), y ∼ μ). ρ_t = π/μ on policy tokens,
+#: w = Π_t ρ_t, P_t = Π_{s≤t} ρ_s, score_t = ∇ log π(y_t | y_<t), Q_t = Q^π(y_≤t):
+ESTIMATORS: dict[str, str] = {
+    "naive": "Σ_t score_t R  (no correction)",
+    "sequence_is": "w Σ_t score_t R  (sequence / trajectory IS)",
+    "sequence_tis": "min(w, cap) Σ_t score_t R  (sequence TIS)",
+    "sequence_mis": "w 1{low ≤ w ≤ high} Σ_t score_t R  (sequence MIS)",
+    "token_is": "Σ_t ρ_t score_t R  (token IS)",
+    "token_tis": "Σ_t min(ρ_t, cap) score_t R  (token TIS)",
+    "prefix_is_return": "Σ_t P_t score_t R  (prefix-product IS, full return)",
+    "prefix_is_q": "Σ_t P_t score_t Q_t  (prefix-product IS, learner's Q)",
+    "token_q": "Σ_t ρ_t score_t Q_t  (token ratio, learner's Q)",
+    "gspo": "w^{1/|y|} Σ_t score_t R  (GSPO's geometric-mean ratio as a weight)",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class TokenTask:
+    """A tabular autoregressive task (validated on construction).
+
+    Attributes:
+      vocab_size: V ≥ 2.
+      roles: length-T tuple of bools, True where the policy emits the token, False where the
+        environment does. At least one policy position.
+      env_probs: ``[n_prefixes, V]`` environment next-token distributions; only rows of
+        prefixes preceding an environment position are used, but every row must be a
+        probability vector.
+      rewards: ``[V**T]`` terminal reward of each sequence, in the order of :attr:`sequences`.
+    """
+
+    vocab_size: int
+    roles: tuple[bool, ...]
+    env_probs: np.ndarray
+    rewards: np.ndarray
+
+    def __post_init__(self) -> None:
+        V = check_positive_int(self.vocab_size, "vocab_size")
+        if V < 2:
+            raise ValueError(f"vocab_size: expected at least 2 tokens, got {V}")
+        roles = tuple(self.roles)
+        if not roles or not all(isinstance(r, bool | np.bool_) for r in roles):
+            raise ValueError(f"roles: expected a non-empty sequence of bools, got {self.roles!r}")
+        if not any(roles):
+            raise ValueError("roles: expected at least one policy position (True), got none")
+        T = len(roles)
+        if V**T > MAX_SEQUENCES:
+            raise ValueError(f"roles: V**T = {V}**{T} = {V**T} sequences exceeds the enumeration limit {MAX_SEQUENCES}")
+        n_pref = _n_prefixes(V, T)
+        env = as_float_array(self.env_probs, "env_probs", shape=(n_pref, V))
+        check_simplex(env, "env_probs")
+        rew = as_float_array(self.rewards, "rewards", shape=(V**T,))
+        object.__setattr__(self, "vocab_size", V)
+        object.__setattr__(self, "roles", tuple(bool(r) for r in roles))
+        object.__setattr__(self, "env_probs", env)
+        object.__setattr__(self, "rewards", rew)
+        seqs = np.array(list(itertools.product(range(V), repeat=T)), dtype=np.int64).reshape(V**T, T)
+        pids = np.zeros((V**T, T), dtype=np.int64)
+        for t in range(T):
+            code = np.zeros(V**T, dtype=np.int64)
+            for s in range(t):
+                code = code * V + seqs[:, s]
+            pids[:, t] = _offset(V, t) + code
+        object.__setattr__(self, "_seqs", seqs)
+        object.__setattr__(self, "_pids", pids)
+
+    @property
+    def length(self) -> int:
+        """T, the number of positions."""
+        return len(self.roles)
+
+    @property
+    def n_prefixes(self) -> int:
+        """Number of prefixes of length 0 … T−1 (rows of a logit table)."""
+        return _n_prefixes(self.vocab_size, self.length)
+
+    @property
+    def n_sequences(self) -> int:
+        return int(self.vocab_size**self.length)
+
+    @property
+    def sequences(self) -> np.ndarray:
+        """``[V**T, T]`` every sequence, in lexicographic order (the order of :attr:`rewards`)."""
+        return self._seqs.copy()  # type: ignore[attr-defined]
+
+    @property
+    def prefix_ids(self) -> np.ndarray:
+        """``[V**T, T]`` index of the prefix y_<t of each sequence at each position."""
+        return self._pids.copy()  # type: ignore[attr-defined]
+
+    def prefix_index(self, prefix: Any) -> int:
+        """Row of a logit table for the prefix ``prefix`` (a sequence of tokens, length < T)."""
+        pre = [int(v) for v in prefix]
+        if len(pre) >= self.length or any(v < 0 or v >= self.vocab_size for v in pre):
+            raise ValueError(f"prefix: expected fewer than {self.length} tokens in [0, {self.vocab_size}), got {pre}")
+        code = 0
+        for v in pre:
+            code = code * self.vocab_size + v
+        return _offset(self.vocab_size, len(pre)) + code
+
+    def check_logits(self, logits: Any, name: str = "logits") -> np.ndarray:
+        return as_float_array(logits, name, shape=(self.n_prefixes, self.vocab_size))
+
+
+def _offset(V: int, t: int) -> int:
+    return (V**t - 1) // (V - 1)
+
+
+def _n_prefixes(V: int, T: int) -> int:
+    return _offset(V, T)
+
+
+def _check_task(task: Any) -> TokenTask:
+    if not isinstance(task, TokenTask):
+        raise ValueError(f"task: expected a TokenTask, got {type(task).__name__}")
+    return task
+
+
+# --------------------------------------------------------------------------- construction
+
+
+def random_task(rng: np.random.Generator, vocab_size: int, length: int, roles: Any = None,
+                reward_scale: float = 1.0) -> TokenTask:
+    """A task with rewards uniform in [−reward_scale, reward_scale] and Dirichlet(1) environment rows.
+
+    ``roles`` defaults to all-policy (single-turn); pass e.g. ``(True, False, True, False)``
+    for a multi-turn task with environment tokens at positions 1 and 3.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    V = check_positive_int(vocab_size, "vocab_size")
+    T = check_positive_int(length, "length")
+    scale = check_scalar(reward_scale, "reward_scale", lo=0.0, lo_open=True)
+    rl = tuple([True] * T) if roles is None else tuple(roles)
+    if len(rl) != T:
+        raise ValueError(f"roles: expected {T} entries (length), got {len(rl)}")
+    if V < 2 or V**T > MAX_SEQUENCES:
+        raise ValueError(f"vocab_size: expected V >= 2 with V**T <= {MAX_SEQUENCES}, got V={V}, T={T}")
+    env = rng.dirichlet(np.ones(V), size=_n_prefixes(V, T))
+    rewards = rng.uniform(-scale, scale, size=V**T)
+    return TokenTask(V, rl, env, rewards)
+
+
+def random_logits(rng: np.random.Generator, task: TokenTask, scale: float = 1.0) -> np.ndarray:
+    """Logits with i.i.d. N(0, scale²) entries, shape ``[n_prefixes, V]``."""
+    task = _check_task(task)
+    s = check_scalar(scale, "scale", lo=0.0)
+    return rng.normal(0.0, s, size=(task.n_prefixes, task.vocab_size)) if s > 0 else np.zeros(
+        (task.n_prefixes, task.vocab_size))
+
+
+# --------------------------------------------------------------------------- exact evaluation
+
+
+def _conditionals(task: TokenTask, logits: np.ndarray) -> np.ndarray:
+    """``[n_prefixes, V]`` next-token distribution at each prefix (policy or environment)."""
+    probs = softmax(logits)
+    out = task.env_probs.copy()
+    V = task.vocab_size
+    for t, is_policy in enumerate(task.roles):
+        if is_policy:
+            sl = slice(_offset(V, t), _offset(V, t + 1))
+            out[sl] = probs[sl]
+    return out
+
+
+def policy_mask(task: TokenTask) -> np.ndarray:
+    """``[V**T, T]`` float 0/1 mask of policy tokens (environment tokens are 0)."""
+    task = _check_task(task)
+    src = np.where(np.array(task.roles), MM.POLICY, MM.ENVIRONMENT)
+    return np.broadcast_to(MM.policy_token_mask(src), (task.n_sequences, task.length)).copy()
+
+
+def token_log_probs(task: TokenTask, logits: Any) -> np.ndarray:
+    """``[V**T, T]`` log-probability of each token of each sequence (environment tokens included)."""
+    task = _check_task(task)
+    z = task.check_logits(logits)
+    lp = log_softmax(z)
+    lenv = np.log(np.maximum(task.env_probs, np.finfo(float).tiny))
+    seqs, pids = task._seqs, task._pids  # type: ignore[attr-defined]
+    out = np.empty(seqs.shape)
+    for t, is_policy in enumerate(task.roles):
+        table = lp if is_policy else lenv
+        out[:, t] = table[pids[:, t], seqs[:, t]]
+    return out
+
+
+def sequence_probs(task: TokenTask, logits: Any) -> np.ndarray:
+    """``[V**T]`` probability of each sequence (sums to 1)."""
+    return np.exp(token_log_probs(task, logits).sum(axis=-1))
+
+
+def expected_return(task: TokenTask, logits: Any) -> float:
+    """J(π) = Σ_y P_π(y) R(y)."""
+    return float(sequence_probs(task, logits) @ task.rewards)
+
+
+def prefix_probs(task: TokenTask, logits: Any) -> np.ndarray:
+    """``[n_prefixes]`` probability P_π(h) of reaching each prefix h (the empty prefix has 1)."""
+    task = _check_task(task)
+    cond = _conditionals(task, task.check_logits(logits))
+    V, T = task.vocab_size, task.length
+    out = np.zeros(task.n_prefixes)
+    out[0] = 1.0
+    for t in range(T - 1):
+        a, b = _offset(V, t), _offset(V, t + 1)
+        out[b:_offset(V, t + 2)] = (out[a:b, None] * cond[a:b]).reshape(-1)
+    return out
+
+
+def _values(task: TokenTask, cond: np.ndarray) -> list[np.ndarray]:
+    """Backward recursion: ``vals[t]`` = V^π of every prefix of length t (vals[T] = R)."""
+    V, T = task.vocab_size, task.length
+    vals: list[np.ndarray] = [np.zeros(0)] * (T + 1)
+    vals[T] = task.rewards.copy()
+    for t in range(T - 1, -1, -1):
+        rows = cond[_offset(V, t):_offset(V, t + 1)]
+        vals[t] = np.sum(rows * vals[t + 1].reshape(-1, V), axis=-1)
+    return vals
+
+
+def q_values(task: TokenTask, logits: Any) -> np.ndarray:
+    """``[V**T, T]`` Q^π(y_≤t) = E_π[R | y_0 … y_t] for every sequence and position."""
+    task = _check_task(task)
+    vals = _values(task, _conditionals(task, task.check_logits(logits)))
+    V, T = task.vocab_size, task.length
+    seqs = task._seqs  # type: ignore[attr-defined]
+    out = np.empty(seqs.shape)
+    code = np.zeros(len(seqs), dtype=np.int64)
+    for t in range(T):
+        code = code * V + seqs[:, t]
+        out[:, t] = vals[t + 1][code]
+    return out
+
+
+def true_gradient(task: TokenTask, logits: Any) -> np.ndarray:
+    """Exact ∇_logits J, shape ``[n_prefixes, V]`` (0 on rows that precede environment tokens).
+
+    Policy-gradient theorem on the token MDP: ∂J/∂logits[h] = P_π(h) π(·|h) ⊙ (Q^π(h,·) − V^π(h)).
+    """
+    task = _check_task(task)
+    z = task.check_logits(logits)
+    cond = _conditionals(task, z)
+    vals = _values(task, cond)
+    reach = prefix_probs(task, z)
+    V = task.vocab_size
+    grad = np.zeros_like(z)
+    for t, is_policy in enumerate(task.roles):
+        if not is_policy:
+            continue
+        sl = slice(_offset(V, t), _offset(V, t + 1))
+        q = vals[t + 1].reshape(-1, V)
+        grad[sl] = reach[sl, None] * cond[sl] * (q - vals[t][:, None])
+    return grad
+
+
+def token_scores(task: TokenTask, logits: Any) -> np.ndarray:
+    """``[V**T, T, n_prefixes, V]`` ∇_logits log π(y_t | y_<t) (0 at environment positions)."""
+    task = _check_task(task)
+    z = task.check_logits(logits)
+    probs = softmax(z)
+    seqs, pids = task._seqs, task._pids  # type: ignore[attr-defined]
+    N, T = seqs.shape
+    out = np.zeros((N, T, task.n_prefixes, task.vocab_size))
+    rows = np.arange(N)
+    for t, is_policy in enumerate(task.roles):
+        if not is_policy:
+            continue
+        out[rows, t, pids[:, t], :] = -probs[pids[:, t]]
+        out[rows, t, pids[:, t], seqs[:, t]] += 1.0
+    return out
+
+
+# --------------------------------------------------------------------------- estimators
+
+
+def _coefficients(task: TokenTask, z_pi: np.ndarray, z_mu: np.ndarray, estimator: str, cap: float | None,
+                  low: float | None, high: float | None) -> np.ndarray:
+    """``[V**T, T]`` coefficient of score_t in the estimator's single-sample estimate."""
+    lp_pi = token_log_probs(task, z_pi)
+    lp_mu = token_log_probs(task, z_mu)
+    mask = policy_mask(task)
+    R = task.rewards[:, None]
+    ones = np.ones((1, task.length))
+    if estimator == "naive":
+        return R * ones
+    if estimator == "sequence_is":
+        w = MM.sequence_is_weights(lp_pi, lp_mu, mask)
+        return _per_sequence(w, task) * R * ones
+    if estimator == "sequence_tis":
+        if cap is None:
+            raise ValueError("cap: estimator 'sequence_tis' needs a cap > 0, got None")
+        w = MM.sequence_is_weights(lp_pi, lp_mu, mask, cap=cap)
+        return _per_sequence(w, task) * R * ones
+    if estimator == "sequence_mis":
+        if low is None or high is None:
+            raise ValueError("low: estimator 'sequence_mis' needs low and high, got None")
+        w = MM.sequence_mask_weights(lp_pi, lp_mu, mask, low, high)
+        return _per_sequence(w, task) * R * ones
+    if estimator == "token_is":
+        return MM.token_is_weights(lp_pi, lp_mu, mask) * R
+    if estimator == "token_tis":
+        if cap is None:
+            raise ValueError("cap: estimator 'token_tis' needs a cap > 0, got None")
+        return MM.token_is_weights(lp_pi, lp_mu, mask, cap=cap) * R
+    if estimator == "prefix_is_return":
+        return np.exp(np.cumsum(MM.token_log_ratios(lp_pi, lp_mu, mask), axis=-1)) * R
+    if estimator == "prefix_is_q":
+        return np.exp(np.cumsum(MM.token_log_ratios(lp_pi, lp_mu, mask), axis=-1)) * q_values(task, z_pi)
+    if estimator == "token_q":
+        return MM.token_is_weights(lp_pi, lp_mu, mask) * q_values(task, z_pi)
+    if estimator == "gspo":
+        s = MM.gspo_ratio(lp_pi, lp_mu, mask)
+        return _per_sequence(s, task) * R * ones
+    raise ValueError(f"estimator: expected one of {sorted(ESTIMATORS)}, got {estimator!r}")
+
+
+def _per_sequence(w: Any, task: TokenTask) -> np.ndarray:
+    """A per-sequence weight as a column ``[V**T, 1]``; a weight of any other shape is an error."""
+    arr = np.asarray(w, dtype=np.float64)
+    if arr.shape != (task.n_sequences,):
+        raise ValueError(f"w: expected one weight per sequence, shape ({task.n_sequences},), got {arr.shape}")
+    return arr[:, None]
+
+
+def estimator_terms(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str, *,
+                    cap: float | None = None, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """``[V**T, n_prefixes, V]`` the single-sample gradient estimate g(y) for every sequence y.
+
+    g(y) = Σ_t c_t(y) ∇_logits log π(y_t | y_<t), with c_t from :data:`ESTIMATORS`; ``cap`` is
+    needed by the truncated estimators and ``low``/``high`` by ``sequence_mis``.
+    """
+    task = _check_task(task)
+    z_pi = task.check_logits(learner_logits, "learner_logits")
+    z_mu = task.check_logits(sampler_logits, "sampler_logits")
+    coef = _coefficients(task, z_pi, z_mu, estimator, cap, low, high)
+    return np.einsum("nt,ntpv->npv", coef, token_scores(task, z_pi))
+
+
+def expected_gradient(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str,
+                      **kw: Any) -> np.ndarray:
+    """E_{y∼μ}[g(y)] exactly (enumeration), shape ``[n_prefixes, V]``."""
+    terms = estimator_terms(task, learner_logits, sampler_logits, estimator, **kw)
+    return np.einsum("n,npv->pv", sequence_probs(task, sampler_logits), terms)
+
+
+def relative_bias(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str, **kw: Any) -> float:
+    """‖E_μ[g] − ∇J‖₂ / ‖∇J‖₂ (Frobenius norms over the logit table)."""
+    g = expected_gradient(task, learner_logits, sampler_logits, estimator, **kw)
+    ref = true_gradient(task, learner_logits)
+    return float(np.linalg.norm(g - ref) / np.linalg.norm(ref))
+
+
+def estimator_covariance(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str,
+                         **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean ``[D]`` and covariance ``[D, D]`` of the flattened single-sample estimate under μ."""
+    terms = estimator_terms(task, learner_logits, sampler_logits, estimator, **kw).reshape(task.n_sequences, -1)
+    p = sequence_probs(task, sampler_logits)
+    mean = p @ terms
+    c = terms - mean
+    return mean, (c * p[:, None]).T @ c
+
+
+def sample_sequences(task: TokenTask, logits: Any, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``[n]`` indices of sequences drawn i.i.d. from P_π (rows of :attr:`TokenTask.sequences`)."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    n = check_positive_int(n, "n")
+    p = sequence_probs(task, logits)
+    return rng.choice(task.n_sequences, size=n, p=p / p.sum())
+
+
+# --------------------------------------------------------------------------- softmax bandit flows
+
+
+def _bandit_inputs(probs: Any, actions: Any, coefficients: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p = check_simplex(as_float_array(probs, "probs", ndim=1), "probs")
+    a = np.asarray(actions)
+    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
+        raise ValueError(f"actions: expected a 1-d array of integer actions, got {a.dtype} of shape {a.shape}")
+    if np.any((a < 0) | (a >= p.size)):
+        raise ValueError(f"actions: expected actions in [0, {p.size}), got {a.tolist()}")
+    c = as_float_array(coefficients, "coefficients", ndim=1)
+    if c.shape != a.shape:
+        raise ValueError(f"coefficients: expected shape {a.shape} (the shape of actions), got {c.shape}")
+    return p, a, c
+
+
+def logit_step(probs: Any, actions: Any, coefficients: Any) -> np.ndarray:
+    """Δz/η = Σ_i c_i (e_{y_i} − π): the logit change of one gradient-ascent step on Σ_i c_i log π(y_i).
+
+    For the importance-weighted policy gradient c_i = w_i r_i (or w_i (r_i − b) with a baseline).
+    """
+    p, a, c = _bandit_inputs(probs, actions, coefficients)
+    dz = -c.sum() * p
+    np.add.at(dz, a, c)
+    return dz
+
+
+def first_order_flow(probs: Any, actions: Any, coefficients: Any) -> np.ndarray:
+    """dπ/η = π ⊙ (Δz − (π·Δz) 1) with Δz from :func:`logit_step` (softmax Jacobian; sums to 0)."""
+    p = check_simplex(as_float_array(probs, "probs", ndim=1), "probs")
+    dz = logit_step(p, actions, coefficients)
+    return p * (dz - p @ dz)
