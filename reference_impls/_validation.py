@@ -128,7 +128,7 @@ def check_same_shape(**arrays: np.ndarray) -> tuple[int, ...]:
 def check_scalar(x: Any, name: str, *, lo: float | None = None, hi: float | None = None,
                  lo_open: bool = False, hi_open: bool = False) -> float:
     """Return ``x`` as a float after checking it is a finite scalar within the given interval."""
-    if isinstance(x, bool | np.bool_) or np.ndim(x) != 0:
+    if isinstance(x, bool | np.bool_ | str | bytes) or np.ndim(x) != 0:
         raise ValueError(f"{name}: expected a real scalar, got {_describe(x)}")
     try:
         v = float(x)
