@@ -564,3 +564,351 @@ claim(
                  "dual-clip tie r == c: mirror A r; textbook torch.maximum gives A r / 2"),
     uses=("PPO-CLIP-OBJECTIVE",),
 )
+
+# =========================================================================== PPO-CLIP-FRACTION
+
+#: golden example (eps = 0.2). ratio-outside: entries 0,1,2,3,6,7 -> 6/8; clipped-branch: entry 0
+#: (A>0, r>1.2) and entry 3 (A<0, r<0.8) -> 2/8; with the last two masked out: 4/6 and 2/6.
+_CF_R = np.array([1.3, 1.3, 0.7, 0.7, 1.1, 0.9, 1.3, 0.7])
+_CF_A = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 0.0, 0.0])
+_CF_MASK = np.array([1, 1, 1, 1, 1, 1, 0, 0], dtype=bool)
+
+
+@check("exact")
+def clip_fraction_golden(ctx: Context) -> Evidence:
+    """Golden example separating the two definitions; the clipped-branch set is exactly the set
+    of non-zero-advantage elements whose autograd gradient is 0; baselines' approxkl
+    1/2 mean((log r)^2) is the mean k2 estimate of KL(old || new) from old-policy samples."""
+    torch, TL, _ = torch_mirrors()
+    lp, old = np.log(_CF_R), np.zeros(8)
+    got = {
+        "ratio-outside": L.clip_fraction(lp, old, _CF_A, 0.2, definition="ratio-outside"),
+        "clipped-branch": L.clip_fraction(lp, old, _CF_A, 0.2, definition="clipped-branch"),
+        "ratio-outside, masked": L.clip_fraction(lp, old, _CF_A, 0.2, mask=_CF_MASK, definition="ratio-outside"),
+        "clipped-branch, masked": L.clip_fraction(lp, old, _CF_A, 0.2, mask=_CF_MASK, definition="clipped-branch"),
+    }
+    want = {"ratio-outside": 6 / 8, "clipped-branch": 2 / 8, "ratio-outside, masked": 4 / 6,
+            "clipped-branch, masked": 2 / 6}
+    _, grad = _autograd_ppo(torch, TL, lp - old, _CF_A, old, 0.2)
+    zero_grad = float(np.mean((grad == 0) & (_CF_A != 0)))
+    approxkl = 0.5 * float(np.mean((lp - old) ** 2))
+    k2 = float(np.mean(D.kl_estimator(old, lp, "k2")))
+    ok = all(got[k] == want[k] for k in want) and zero_grad == got["clipped-branch"] and abs(approxkl - k2) < 1e-16
+    return Evidence("exact", ok, "golden clip fractions (6/8 vs 2/8; masked 4/6 vs 2/6); clipped-branch == "
+                    "zero-gradient fraction; approxkl == mean k2", {"got": got, "want": want,
+                                                                  "zero_gradient_fraction": zero_grad,
+                                                                  "approxkl": approxkl, "mean_k2": k2})
+
+
+@check("property")
+def clip_fraction_property(ctx: Context) -> Evidence:
+    """Hypothesis: clipped-branch <= ratio-outside; ratio-outside does not depend on A; for A != 0
+    everywhere, clipped-branch(A) + clipped-branch(-A) == ratio-outside; clipped-branch equals the
+    fraction of A != 0 elements with zero autograd gradient (torch mirror)."""
+    torch, TL, _ = torch_mirrors()
+
+    def body(x: dict[str, Any]) -> float:
+        lp, old, adv, eps = x["old"] + x["log_r"], x["old"], x["adv"], (x["lo"], x["hi"])
+        out = L.clip_fraction(lp, old, adv, eps, definition="ratio-outside")
+        br = L.clip_fraction(lp, old, adv, eps, definition="clipped-branch")
+        br_neg = L.clip_fraction(lp, old, -adv, eps, definition="clipped-branch")
+        out_neg = L.clip_fraction(lp, old, -adv, eps, definition="ratio-outside")
+        if br > out or out != out_neg:
+            raise Violation("clipped-branch > ratio-outside or ratio-outside depends on A", out=out, branch=br)
+        if np.all(adv != 0) and abs(br + br_neg - out) > 1e-15:
+            raise Violation("branch(A) + branch(-A) != outside", out=out, branch=br, branch_neg=br_neg)
+        _, grad = _autograd_ppo(torch, TL, x["log_r"], adv, old, eps)
+        r = np.exp(lp - old)
+        edge = (np.abs(r - (1 - x["lo"])) < 1e-12) | (np.abs(r - (1 + x["hi"])) < 1e-12)
+        if not edge.any() and abs(float(np.mean((grad == 0) & (adv != 0))) - br) > 1e-15:
+            raise Violation("clipped-branch fraction != zero-gradient fraction", branch=br)
+        return out - br
+
+    return property_evidence(ctx, ppo_batches(), body, target_label="definition_gap",
+                             summary="clipped-branch subset of ratio-outside; complementary in sign(A); "
+                                     "== zero-gradient fraction")
+
+
+claim(
+    id="PPO-CLIP-FRACTION",
+    title="Clip fraction: two definitions in use, and which one counts zeroed gradients",
+    statement=r"\text{ratio-outside}=\overline{\mathbb 1\{r<1-\epsilon_l\vee r>1+\epsilon_h\}}\ \ge\ "
+              r"\text{clipped-branch}=\overline{\mathbb 1\{(A>0\wedge r>1+\epsilon_h)\vee(A<0\wedge r<1-\epsilon_l)\}}"
+              r"=\text{fraction of samples with zero gradient}",
+    source=Source("OpenAI baselines ppo2 (clipfrac, approxkl); Schulman et al. (2017) PPO sec. 3"),
+    family=FAMILY,
+    expected="verified",
+    checks=(clip_fraction_golden, clip_fraction_property),
+    conventions=("'ratio-outside' = baselines ppo2, torchrl, SB3, CleanRL (sign of A ignored)",
+                 "'clipped-branch' = verl pg_clipfrac, OpenRLHF clip_ratio, TRL (depends on the sign of A)",
+                 "both strict at the band edges; mask selects the counted elements"),
+    notes="The slides' 'Clip Fraction -- what percentage of samples fall outside of the trust region after a step' "
+          "matches the ratio-outside definition; it is not the fraction of samples whose gradient is zeroed.",
+)
+
+# =========================================================================== PPO-KL adaptive and direction
+
+_SEED_RULE_QUOTE = "- Adaptive β : x2 if constraint threshold violated, ÷2 if well within threshold"
+_SEED_DIRECTION_QUOTE = (r"$$\max_{\theta'} \mathbb{E}_{s \sim p_{\theta}, a \sim \pi_{\theta}(a|s)} \left[\frac{"
+                         r"\pi_{\theta'}(a|s)}{\pi_{\theta}(a|s)} A^{\pi_{\theta}}(a,s) \right] - \beta "
+                         r"D_{\mathrm{KL}}(\pi_{\theta'}||\pi_{\theta})$$")
+
+
+def seed_rule(beta: float, kl: float, target: float) -> float:
+    """The slides' rule as written: x2 when the threshold is violated (kl > target), /2 when
+    'well within' (read as kl < target / 2, the most generous reading; any reading without the
+    1.5 factors doubles on (target, 1.5 target])."""
+    if kl > target:
+        return 2 * beta
+    if kl < target / 2:
+        return beta / 2
+    return beta
+
+
+def _threshold_table(target: float) -> list[tuple[float, float]]:
+    """(kl, expected factor) around PPO's thresholds, with exactly representable ties."""
+    up, down = 1.5 * target, target / 1.5
+    return [(0.0, 0.5), (np.nextafter(down, 0.0), 0.5), (down, 1.0), (target, 1.0), (1.2 * target, 1.0),
+            (up, 1.0), (np.nextafter(up, np.inf), 2.0), (10 * target, 2.0)]
+
+
+@check("exact")
+def kl_adaptive_thresholds(ctx: Context) -> Evidence:
+    """PPO eq. 8 rule at and around the thresholds (kl == 1.5 target and kl == target/1.5 leave
+    beta unchanged; one ulp beyond changes it by exactly 2)."""
+    rows = []
+    ok = True
+    for target in (0.01, 0.003, 1.0):
+        for kl, factor in _threshold_table(target):
+            got = L.adaptive_kl_coefficient(0.7, kl, target) / 0.7
+            rows.append([target, float(kl), factor, got])
+            ok = ok and got == factor
+    return Evidence("exact", ok, "beta update factors at/around d_targ/1.5 and 1.5 d_targ match PPO eq. 8 (strict)",
+                    {"rows (target, kl, want, got)": rows})
+
+
+@check("property")
+def kl_adaptive_property(ctx: Context) -> Evidence:
+    """Hypothesis: factor in {1/2, 1, 2}; x2 iff kl > 1.5 target, /2 iff kl < target/1.5 (checked
+    with exact rationals away from float ties); invariant under (kl, target) -> 2^k (kl, target)."""
+    strat = st.tuples(st.floats(1e-3, 1e3), st.floats(0.0, 1.0), st.floats(1e-4, 0.5), st.integers(-8, 8))
+
+    def body(x: tuple[float, float, float, int]) -> float:
+        beta, kl, target, k = x
+        got = L.adaptive_kl_coefficient(beta, kl, target)
+        fk, ft = Fraction(kl), Fraction(target)
+        want = 2 * beta if 2 * fk > 3 * ft else (beta / 2 if 3 * fk < 2 * ft else beta)
+        near = abs(kl - 1.5 * target) <= 1e-12 * target or abs(kl - target / 1.5) <= 1e-12 * target
+        if not near and got != want:
+            raise Violation("rule mismatch", beta=beta, kl=kl, target=target, got=got, want=want)
+        if L.adaptive_kl_coefficient(beta, math.ldexp(kl, k), math.ldexp(target, k)) != got:
+            raise Violation("not scale invariant", beta=beta, kl=kl, target=target, k=k)
+        return 0.0
+
+    return property_evidence(ctx, strat, body, summary="adaptive beta == PPO eq. 8 rule (rational comparison); "
+                                                       "scale invariant")
+
+
+@check("exact")
+def seed_rule_counterexample(ctx: Context) -> Evidence:
+    """The slides' rule (no 1.5 factors) vs PPO eq. 8 on kl in (target, 1.5 target]: the slides
+    double beta, PPO leaves it unchanged -- an exact factor 2."""
+    target = 0.01
+    rows = []
+    mismatches = 0
+    for kl in (0.005, 0.0075, 0.0101, 0.012, 0.015, 0.0151, 0.02):
+        ppo, seed = L.adaptive_kl_coefficient(1.0, kl, target), seed_rule(1.0, kl, target)
+        rows.append([kl, ppo, seed])
+        mismatches += ppo != seed
+    return Evidence("exact", mismatches == 0, f"slides' rule vs PPO eq. 8 at target 0.01: {mismatches} of "
+                    f"{len(rows)} kl values disagree", {"rows (kl, ppo_beta, slides_beta)": rows},
+                    counterexample={"kl": 0.012, "target": target, "ppo_beta": 1.0, "slides_beta": 2.0,
+                                    "exact_factor": 2.0} if mismatches else None)
+
+
+@check("property")
+def seed_rule_search(ctx: Context) -> Evidence:
+    """Hypothesis search for (kl, target) where the slides' rule and PPO eq. 8 disagree."""
+    def body(x: tuple[float, float]) -> float:
+        kl, target = x
+        a, b = L.adaptive_kl_coefficient(1.0, kl, target), seed_rule(1.0, kl, target)
+        if a != b:
+            raise Violation("slides' rule != PPO eq. 8", kl=kl, target=target, ppo=a, slides=b, factor=b / a)
+        return 0.0
+
+    return property_evidence(ctx, st.tuples(st.floats(0.0, 0.05), st.floats(1e-3, 0.03)), body,
+                             summary="slides' rule agrees with PPO eq. 8")
+
+
+claim(
+    id="SEED-001-PPO-KL-RULE",
+    title="Slides: adaptive beta x2 if the KL threshold is violated, /2 if well within",
+    statement=r"\beta\leftarrow 2\beta\ \text{if } d>d_{targ};\ \beta\leftarrow\beta/2\ \text{if } d\ll d_{targ}",
+    source=Source("Lecture slides (seed 001), 'SOFT CONSTRAINTS'", quote=_SEED_RULE_QUOTE, seed_file=SEED_FILE),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_rule_counterexample, seed_rule_search),
+    notes="PPO eq. 8 doubles beta only when d > 1.5 d_targ and halves it only when d < d_targ / 1.5; on "
+          "(d_targ, 1.5 d_targ] the slides' rule doubles beta where PPO leaves it unchanged.",
+)
+
+claim(
+    id="PPO-KL-ADAPTIVE",
+    title="PPO adaptive KL coefficient (eq. 8 rule with the 1.5 and 2 factors, strict inequalities)",
+    statement=r"d<d_{targ}/1.5\Rightarrow\beta\leftarrow\beta/2;\quad d>1.5\,d_{targ}\Rightarrow\beta\leftarrow 2\beta;"
+              r"\quad\text{otherwise unchanged},\ d=\hat{\mathbb E}[KL(\pi_{old}\|\pi_\theta)]",
+    source=Source("Schulman et al. (2017) PPO, sec. 4, eq. (8) and the update rule below it"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-001-PPO-KL-RULE",
+    checks=(kl_adaptive_thresholds, kl_adaptive_property),
+    conventions=("d is the mean KL(pi_old || pi_theta) after the policy update", "strict inequalities"),
+)
+
+
+def _bandit_penalised(old: np.ndarray, new: np.ndarray, adv: np.ndarray, beta: float) -> float:
+    """E_{a~old}[L.kl_penalized_objective] for a single-state (bandit) policy pair (PPO direction)."""
+    kl = float(D.kl(old, new))
+    obj = L.kl_penalized_objective(np.log(new), np.log(old), adv, np.full(old.shape, kl), beta)
+    return float(old @ obj)
+
+
+@check("exact")
+def seed_direction_gap(ctx: Context) -> Evidence:
+    """The slides' penalised objective uses KL(new || old); PPO's (reference) uses KL(old || new).
+    On fixed bandit instances the two objective values differ by beta (KL(new||old) - KL(old||new))."""
+    rng = ctx.rng()
+    rows = []
+    for _ in range(4):
+        old, new = M.softmax(rng.normal(size=4)), M.softmax(rng.normal(size=4))
+        adv = rng.normal(size=4)
+        ppo = _bandit_penalised(old, new, adv, 1.0)
+        slides = float(new @ adv) - float(D.kl(new, old))
+        rows.append([ppo, slides, slides - ppo])
+    gap = min(abs(r[2]) for r in rows)
+    return Evidence("exact", gap < 1e-12, "PPO (KL old||new) vs slides (KL new||old) penalised objective, beta = 1",
+                    {"rows (ppo, slides, difference)": rows},
+                    counterexample={"ppo": rows[0][0], "slides": rows[0][1], "difference": rows[0][2]}
+                    if gap >= 1e-12 else None)
+
+
+def _third_order_gap(p: list[Any], v: list[Any], delta: Any) -> Any:
+    q = [pi + delta * vi for pi, vi in zip(p, v)]
+    fwd = mp.fsum(pi * mp.log(pi / qi) for pi, qi in zip(p, q))
+    rev = mp.fsum(qi * mp.log(qi / pi) for pi, qi in zip(p, q))
+    return fwd - rev
+
+
+@check("high-precision")
+def direction_third_order(ctx: Context) -> Evidence:
+    """mpmath (50 digits): KL(p||p+dv) - KL(p+dv||p) = -d^3 sum v^3/(6 p^2) + O(d^4): the two
+    directions agree to second order (both Hessians are the Fisher matrix) and differ at third."""
+    with mp.workdps(50):
+        p = [mp.mpf(1) / 2, mp.mpf(3) / 10, mp.mpf(1) / 5]
+        v = [mp.mpf(1), mp.mpf(-3) / 2, mp.mpf(1) / 2]
+        const = -mp.fsum(vi**3 / (6 * pi**2) for pi, vi in zip(p, v))
+        ratios = [_third_order_gap(p, v, mp.mpf(10) ** -k) / (mp.mpf(10) ** (-3 * k)) for k in (2, 4, 6, 8)]
+        err = abs(ratios[-1] - const)
+        # the float64 reference agrees with the mpmath gap at d = 1e-1
+        pf, qf = np.array([float(x) for x in p]), np.array([float(a + b / 10) for a, b in zip(p, v)])
+        ref_gap = float(D.kl(pf, qf)) - float(D.kl(qf, pf))
+        mp_gap = float(_third_order_gap(p, v, mp.mpf(1) / 10))
+    # the O(d) correction is ~34 d here, so at d = 1e-8 the ratio is within 1e-6
+    ok = err < mp.mpf(10) ** -6 and abs(ref_gap - mp_gap) < 1e-14 and abs(const) > 0.1
+    return Evidence("high-precision", bool(ok), "KL direction gap / d^3 -> -sum v^3/(6p^2) (third order), "
+                    "reference kl matches mpmath at d = 0.1",
+                    {"constant": float(const), "ratios_d=1e-2,1e-4,1e-6,1e-8": [float(r) for r in ratios],
+                     "reference_gap_d=0.1": ref_gap, "mpmath_gap_d=0.1": mp_gap, "dps": 50})
+
+
+def _direction_gap_is_nonzero(ctx: Context) -> Evidence:
+    ev = direction_third_order(ctx)
+    # for the seed claim: the same computation, read as "the slides' direction equals PPO's": false
+    return Evidence("high-precision", False if ev.passed else None,
+                    "KL(old||new) and KL(new||old) differ at third order: " + ev.summary, ev.figures,
+                    counterexample={"gap_over_d3": ev.figures["constant"]} if ev.passed else None)
+
+
+seed_direction_third_order = check("high-precision", "seed_direction_third_order")(_direction_gap_is_nonzero)
+
+
+@check("exact")
+def penalty_direction_gradient(ctx: Context) -> Evidence:
+    """Autograd of the torch mirror (per-element kl = KL(old || new) from the divergences mirror),
+    expectation over a ~ old by enumeration, equals the closed form
+    sum_a new(a) A(a) (e_a - new) - beta (new - old) for softmax logits."""
+    torch, TL, TD = torch_mirrors()
+    rng = ctx.rng()
+    worst = 0.0
+    for _ in range(8):
+        k = int(rng.integers(2, 6))
+        z, z_old, adv, beta = rng.normal(size=k), rng.normal(size=k), rng.normal(size=k), float(rng.uniform(0.1, 3))
+        old, new = M.softmax(z_old), M.softmax(z)
+        zt = torch.tensor(z, dtype=torch.float64, requires_grad=True)
+        lp = torch.log_softmax(zt, -1)
+        old_t = torch.tensor(old)
+        kl = TD.kl(old_t, torch.exp(lp)).expand(k)
+        obj = TL.kl_penalized_objective(lp, torch.log(old_t), torch.tensor(adv), kl, beta)
+        (old_t * obj).sum().backward()
+        want = (new * adv) - new * float(new @ adv) - beta * (new - old)
+        worst = max(worst, float(np.max(np.abs(zt.grad.numpy() - want))))
+    return Evidence("exact", worst < 1e-13, "E_old[grad (r A - beta KL(old||new))] == closed form (8 categoricals)",
+                    {"max_abs_error": worst, "instances": 8})
+
+
+@check("property")
+def penalty_direction_value(ctx: Context) -> Evidence:
+    """Hypothesis: E_{a~old}[kl_penalized_objective] == sum_a new(a) A(a) - beta sum_a old log(old/new)
+    (mpmath, 30 digits); i.e. the penalty is subtracted and its direction is old || new."""
+    @st.composite
+    def strat(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        k = draw(st.integers(2, 5))
+        zs = [np.array(draw(st.lists(st.floats(-3, 3), min_size=k, max_size=k))) for _ in range(3)]
+        return M.softmax(zs[0]), M.softmax(zs[1]), zs[2], draw(st.floats(0.01, 5.0))
+
+    def body(x: tuple[np.ndarray, np.ndarray, np.ndarray, float]) -> float:
+        old, new, adv, beta = x
+        got = _bandit_penalised(old, new, adv, beta)
+        with mp.workdps(30):
+            want = mp.fsum(mp.mpf(n) * mp.mpf(a) for n, a in zip(new, adv)) - mp.mpf(beta) * mp.fsum(
+                mp.mpf(o) * mp.log(mp.mpf(o) / mp.mpf(n)) for o, n in zip(old, new))
+        err = abs(got - float(want)) / max(1.0, abs(float(want)))
+        if err > 1e-12:
+            raise Violation("penalised objective != E[rA] - beta KL(old||new)", got=got, want=float(want))
+        return err
+
+    return property_evidence(ctx, strat(), body, target_label="relative_error",
+                             summary="E_old[kl_penalized_objective] == E_new[A] - beta KL(old||new)")
+
+
+claim(
+    id="SEED-001-PPO-KL-DIRECTION",
+    title="Slides: the PPO-KL penalty is beta KL(pi_theta' || pi_theta) (new || old)",
+    statement=r"\max_{\theta'}\mathbb E_{s,a\sim\pi_\theta}\Big[\tfrac{\pi_{\theta'}}{\pi_\theta}A\Big]-\beta "
+              r"D_{KL}(\pi_{\theta'}\|\pi_\theta)\ \text{is PPO-KL's objective}",
+    source=Source("Lecture slides (seed 001), 'SOFT CONSTRAINTS' (followed by '- KL-penalty Proximal Policy "
+                  "Optimization (PPO-KL)')", quote=_SEED_DIRECTION_QUOTE, seed_file=SEED_FILE),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_direction_gap, seed_direction_third_order),
+    notes="PPO eq. 8 penalises KL[pi_old(.|s), pi_theta(.|s)]. The slides' direction (new || old) is MDPO's. "
+          "The two agree to second order at theta' = theta and differ at third order.",
+)
+
+claim(
+    id="PPO-KL-PENALTY-DIRECTION",
+    title="PPO's KL-penalised objective uses KL(pi_old || pi_theta); its exact gradient",
+    statement=r"L^{KLPEN}=\hat{\mathbb E}[r_tA_t-\beta KL(\pi_{old}(\cdot|s_t)\|\pi_\theta(\cdot|s_t))],\ "
+              r"\nabla_z\mathbb E_{a\sim\pi_{old}}L^{KLPEN}=\sum_a\pi_z(a)A(a)(e_a-\pi_z)-\beta(\pi_z-\pi_{old});"
+              r"\ KL(p\|p+\delta v)-KL(p+\delta v\|p)=-\delta^3\textstyle\sum v^3/(6p^2)+O(\delta^4)",
+    source=Source("Schulman et al. (2017) PPO, sec. 4, eq. (8)"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-001-PPO-KL-DIRECTION",
+    checks=(penalty_direction_gradient, penalty_direction_value, direction_third_order),
+    conventions=("KL(old || new) in nats; softmax logits z of a single-state policy",),
+)
