@@ -366,7 +366,8 @@ claim(
     expected="refuted",
     checks=(k3_not_strictly_positive, k3_biased_off_policy),
     notes="Unbiased only for the value and only with samples from pi_theta; >= 0 rather than > 0 (0 at r = 1); "
-          "as a loss its expected gradient is that of the forward KL(pi_ref||pi_theta). Corrected by GRPO-K3-QUALIFIED.",
+          "as a loss its expected gradient is that of the forward KL(pi_ref||pi_theta). "
+          "Corrected by GRPO-K3-QUALIFIED.",
 )
 
 
@@ -418,7 +419,8 @@ claim(
     statement=r"k_3\ge 0\ (=0\iff r=1);\ \mathbb E_{\pi_\theta}[k_3]=KL(\pi_\theta\|\pi_{ref})="
               r"\mathbb E_{\pi_{old}}[\tfrac{\pi_\theta}{\pi_{old}}k_3];\ \mathbb E_{\pi_\theta}[\nabla k_3]="
               r"\nabla KL(\pi_{ref}\|\pi_\theta)",
-    source=Source("Schulman (2020); Tang & Munos (2025) arXiv:2506.09477; DeepSeek-V3.2 IS-corrected KL (TRL PR #4638)"),
+    source=Source("Schulman (2020); Tang & Munos (2025) arXiv:2506.09477; "
+                  "DeepSeek-V3.2 IS-corrected KL (TRL PR #4638)"),
     family=FAMILY,
     expected="verified",
     kind="correction",

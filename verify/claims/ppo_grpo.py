@@ -185,18 +185,17 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-_FLOATS = {"allow_nan": False, "allow_infinity": False}
 
 
 @st.composite
 def ppo_batches(draw: st.DrawFn, n: int = 12) -> dict[str, Any]:
     """log-ratios in [-1, 1], advantages with both signs and zeros, eps (maybe asymmetric), dual clip."""
-    log_r = np.array(draw(st.lists(st.floats(-1.0, 1.0, **_FLOATS), min_size=n, max_size=n)))
-    adv = np.array(draw(st.lists(st.one_of(st.floats(-3.0, 3.0, **_FLOATS), st.just(0.0)), min_size=n, max_size=n)))
+    log_r = np.array(draw(st.lists(st.floats(-1.0, 1.0), min_size=n, max_size=n)))
+    adv = np.array(draw(st.lists(st.one_of(st.floats(-3.0, 3.0), st.just(0.0)), min_size=n, max_size=n)))
     lo = draw(st.floats(0.01, 0.6))
     hi = draw(st.one_of(st.just(lo), st.floats(0.01, 0.6)))
     c = draw(st.one_of(st.none(), st.floats(1.05, 3.0)))
-    old = np.array(draw(st.lists(st.floats(-3.0, 0.0, **_FLOATS), min_size=n, max_size=n)))
+    old = np.array(draw(st.lists(st.floats(-3.0, 0.0), min_size=n, max_size=n)))
     return {"log_r": log_r, "adv": adv, "lo": lo, "hi": hi, "c": c, "old": old}
 
 
@@ -464,7 +463,8 @@ def grad_cases_central_differences(ctx: Context) -> Evidence:
             (torch.tensor(M.softmax(z_old)) * obj).sum().backward()
             worst = max(worst, float(np.max(np.abs(zt.grad.numpy() - np.array(fd)))))
     return Evidence("high-precision", worst < 1e-12,
-                    f"central differences (40 digits, h=1e-15) of the case-value objective == autograd ({n} categoricals)",
+                    f"central differences (40 digits, h=1e-15) of the case-value objective == autograd "
+                    f"({n} categoricals)",
                     {"max_abs_error": worst, "instances": n, "dps": 40, "seed": ctx.seed})
 
 
@@ -540,7 +540,8 @@ claim(
     checks=(seed_grad_otherwise_vs_grad_j, seed_grad_per_sample_factor),
     conventions=("w = pi_theta'(a|s) / pi_theta(a|s); gradient w.r.t. the logits of a tabular softmax policy",),
     notes="The value cases on the previous line of the slides are right (PPO-CLIP-OBJECTIVE). The 'otherwise' "
-          "gradient is the per-sample surrogate gradient r A grad log pi_theta', whose expectation is grad L_old(theta'), "
+          "gradient is the per-sample surrogate gradient r A grad log pi_theta', whose expectation is "
+          "grad L_old(theta'), "
           "equal to grad J only at theta' = theta; the zero cases need strict inequalities or a stated tie convention.",
 )
 
@@ -1091,7 +1092,8 @@ def agg_weights_exact(ctx: Context) -> Evidence:
             for t in range(lengths[i]):
                 e = np.zeros((3, horizon))
                 e[i, t] = 1.0
-                worst = max(worst, abs(L.aggregate(e, mask, mode) - float(w[i])), abs(float(vt.grad[i, t]) - float(w[i])))
+                worst = max(worst, abs(L.aggregate(e, mask, mode) - float(w[i])),
+                            abs(float(vt.grad[i, t]) - float(w[i])))
         table[mode] = {"per-token": [str(x) for x in w], "per-sequence": [str(x * li) for x, li in zip(w, lengths)]}
     ok = worst <= 1e-16
     return Evidence("exact", ok, "aggregation weights (lengths 1, 2, 4; T = 5) == exact rationals", {
