@@ -135,7 +135,8 @@ def test_sapo_at_ratio_one() -> None:
     (lambda: L.grpo_advantages(np.zeros(3), eps=-1e-6), "eps"),
     (lambda: L.rloo_advantages(np.zeros(1)), "rewards"),
     (lambda: L.gspo_sequence_ratio(np.zeros((2, 2)), np.zeros((2, 2)), np.array([[1, 0], [0, 0]])), "mask"),
-    (lambda: L.gspo_objective(np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(3), np.ones((2, 2), bool), 0.2), "advantages"),
+    (lambda: L.gspo_objective(np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(3), np.ones((2, 2), bool), 0.2),
+     "advantages"),
     (lambda: L.sapo_objective(np.zeros(2), np.zeros(2), np.zeros(2), 0.0, 1.0), "tau_pos"),
     (lambda: L.sapo_objective(np.zeros(2), np.zeros(2), np.zeros(2), 1.0, -1.0), "tau_neg"),
 ])

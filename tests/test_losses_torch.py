@@ -96,7 +96,7 @@ def test_ppo_gradient_case_formula_and_ties(device: str) -> None:
     assert float(np.exp(x)) == 1.25
     r = np.array([1.5, 0.5, 1.1, 0.7, np.exp(x)])
     a = np.array([1.0, -1.0, 2.0, 1.0, 1.0])
-    lp = torch.tensor(np.log(r[:4]).tolist() + [x], dtype=torch.float64, device=device, requires_grad=True)
+    lp = torch.tensor([*np.log(r[:4]).tolist(), x], dtype=torch.float64, device=device, requires_grad=True)
     TL.ppo_clip_objective(lp, torch.zeros(5, dtype=torch.float64, device=device),
                           torch.tensor(a, device=device), 0.25).sum().backward()
     np.testing.assert_allclose(lp.grad.cpu().numpy(), [0.0, 0.0, 2.2, 0.7, 1.25], rtol=1e-15)
