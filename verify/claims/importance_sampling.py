@@ -872,3 +872,574 @@ claim(
     conventions=("rho_k = pi(a_k|s_k)/mu(a_k|s_k); W_t = prod_{k<=t} rho_k", "gamma = 1 allowed (finite horizon)"),
     assumptions=("mu > 0 wherever pi > 0",),
 )
+
+
+# =========================================================================== SNIS-BIAS
+
+#: Catalogue example: q uniform on 3 points, p = (0.6, 0.3, 0.1), f = (1, 0, -1): mu = 1/2, E_q[w^2 (f - mu)] = 9/25.
+SNIS_Q = (Fraction(1, 3),) * 3
+SNIS_P = (Fraction(3, 5), Fraction(3, 10), Fraction(1, 10))
+SNIS_F = (Fraction(1), Fraction(0), Fraction(-1))
+
+
+def _compositions(n: int, k: int = 3) -> list[tuple[int, ...]]:
+    """All count vectors (c_1, ..., c_k) of non-negative integers summing to n."""
+    return [(*c, n - sum(c)) for c in itertools.product(range(n + 1), repeat=k - 1) if sum(c) <= n]
+
+
+def _snis_moments_exact(n: int) -> tuple[Fraction, Fraction]:
+    """E[SNIS_n] and E[SNIS_n^2] by enumerating multinomial counts, in rationals."""
+    w = [p / q for p, q in zip(SNIS_P, SNIS_Q)]
+    m1 = m2 = Fraction(0)
+    for c in _compositions(n):
+        prob = Fraction(math.factorial(n), math.prod(math.factorial(x) for x in c)) * math.prod(
+            q**x for q, x in zip(SNIS_Q, c))
+        val = sum(x * wi * fi for x, wi, fi in zip(c, w, SNIS_F)) / sum(x * wi for x, wi in zip(c, w))
+        m1 += prob * val
+        m2 += prob * val * val
+    return m1, m2
+
+
+@check("exact")
+def snis_bias_exact(ctx: Context) -> Evidence:
+    """Rational enumeration of multinomial counts: n*bias = -1/2 (n = 1, the behaviour mean), -0.497, -0.466 (n = 2,
+    3), ..., -0.400 (n = 8); |n*bias + 9/25| decreases; the leading term is -E_q[w^2 (f - mu)] = -9/25 exactly; the
+    reference self-normalized estimator reproduces the exact expectation at n <= 4."""
+    mu = sum(p * f for p, f in zip(SNIS_P, SNIS_F))
+    lead = sum(q * (p / q) ** 2 * (f - mu) for p, q, f in zip(SNIS_P, SNIS_Q, SNIS_F))
+    nb = {}
+    for n in range(1, 9):
+        nb[n] = n * (_snis_moments_exact(n)[0] - mu)
+    decreasing = all(abs(nb[n + 1] + lead) < abs(nb[n] + lead) for n in range(1, 8))
+    # the reference estimator on every sample configuration (ordered samples), n <= 4
+    worst = 0.0
+    logp = np.log([float(x) for x in SNIS_P])
+    logq = np.log([float(x) for x in SNIS_Q])
+    fv = np.array([float(x) for x in SNIS_F])
+    for n in range(1, 5):
+        xs = np.array(list(itertools.product(range(3), repeat=n)))
+        est = I.self_normalized_is(fv[xs], logp[xs], logq[xs])
+        worst = max(worst, abs(float(est.mean()) - float(_snis_moments_exact(n)[0])))  # q uniform: plain mean
+    cat = {1: -0.5, 2: -0.497, 3: -0.466, 8: -0.400}
+    cat_ok = all(abs(float(nb[n]) - v) < 5e-4 for n, v in cat.items())
+    passed = (mu == Fraction(1, 2) and lead == Fraction(9, 25) and nb[1] == Fraction(-1, 2) and decreasing
+              and cat_ok and worst < 1e-14)
+    return Evidence("exact", bool(passed),
+                    f"n*bias = {', '.join(f'{float(nb[n]):.4f}' for n in range(1, 9))} (n=1..8) -> -9/25; "
+                    f"reference SNIS matches the rational expectation to {worst:.1e}",
+                    {"n_times_bias": {n: str(v) for n, v in nb.items()},
+                     "n_times_bias_float": {n: float(v) for n, v in nb.items()}, "leading_term": str(-lead),
+                     "mu": str(mu), "max_reference_error": worst, "catalogue_values_match": cat_ok})
+
+
+@check("high-precision")
+def snis_bias_high_precision(ctx: Context) -> Evidence:
+    """mpmath (30 digits): exact E[SNIS_n] for n = 16..256 by summing over all multinomial counts; n*bias -> -0.36
+    (Richardson 2 b(256) - b(128) within 1e-3) and bias -> 0 (consistency)."""
+    out = {}
+    with mp.workdps(30):
+        p = [mp.mpf(3) / 5, mp.mpf(3) / 10, mp.mpf(1) / 10]
+        q = mp.mpf(1) / 3
+        w = [x / q for x in p]
+        f = [1, 0, -1]
+        for n in (16, 32, 64, 128, 256):
+            lq = n * mp.log(q)
+            lf = [mp.loggamma(k + 1) for k in range(n + 1)]
+            tot = mp.mpf(0)
+            for c0 in range(n + 1):
+                for c1 in range(n + 1 - c0):
+                    c2 = n - c0 - c1
+                    prob = mp.exp(lf[n] - lf[c0] - lf[c1] - lf[c2] + lq)
+                    num = c0 * w[0] * f[0] + c2 * w[2] * f[2]
+                    den = c0 * w[0] + c1 * w[1] + c2 * w[2]
+                    tot += prob * num / den
+            out[n] = n * (tot - mp.mpf(1) / 2)
+        rich = 2 * out[256] - out[128]
+    vals = {n: float(v) for n, v in out.items()}
+    mono = all(abs(vals[b] + 0.36) < abs(vals[a] + 0.36) for a, b in zip(sorted(vals), sorted(vals)[1:]))
+    passed = mono and abs(float(rich) + 0.36) < 1e-3 and abs(vals[256] / 256) < 2e-3
+    return Evidence("high-precision", bool(passed),
+                    f"n*bias at n=16..256: {', '.join(f'{v:.5f}' for v in vals.values())}; Richardson limit "
+                    f"{float(rich):.5f} (theory -0.36); bias at n=256 is {vals[256] / 256:.2e}",
+                    {"n_times_bias": vals, "richardson_limit": float(rich), "dps": 30})
+
+
+@check("monte-carlo")
+def snis_bias_mc(ctx: Context) -> Evidence:
+    """Sampled SNIS at n = 3 (reference sampler on a one-state MDP): mean vs the exact rational E[SNIS_3] with the
+    exact sigma; control: ordinary IS (mean mu = 1/2), which the same test must reject (SNIS is biased)."""
+    name = "SNIS-BIAS:mc_snis_n3"
+    rng = ctx.rng()
+    R = int(4000 * ctx.profile.mc_scale)
+    n = 3
+    q = np.array([[[1 / 3, 1 / 3, 1 / 3]]])
+    tr = SM.sample_batched(np.ones((1, 1, 3, 1)), np.ones((1, 1)), q, 1, R * n, rng)
+    x = tr.actions[0, :, 0].reshape(R, n)
+    logp = np.log([0.6, 0.3, 0.1])
+    fv = np.array([1.0, 0.0, -1.0])
+    sn = I.self_normalized_is(fv[x], logp[x], np.log(q[0, 0])[x])
+    oi = I.ordinary_is(fv[x], logp[x], np.log(q[0, 0])[x])
+    m1, m2 = _snis_moments_exact(n)
+    sigma = math.sqrt(float(m2 - m1 * m1))
+    alpha = VS.alpha_for(name)
+    res = VS.z_test(float(sn.mean()), R, float(m1), sigma, alpha)
+    ctl = VS.z_test(float(oi.mean()), R, float(m1), sigma, alpha)
+    return _mc_evidence(ctx, name, f"mean of {R} SNIS estimates (n=3) vs exact E[SNIS_3] = {float(m1):.5f}", res, ctl,
+                        "ordinary IS, unbiased for mu = 1/2", 0.5 - float(m1), exact_mean=str(m1))
+
+
+claim(
+    id="SNIS-BIAS",
+    title="Self-normalized IS is biased at O(1/n) and consistent",
+    statement=r"\mathbb{E}[\hat\mu_{SN}]-\mu=-\tfrac1n\mathbb{E}_q[w^2(f-\mu)]+o(1/n),\ "
+              r"\hat\mu_{SN}=\frac{\sum_i w_if(x_i)}{\sum_i w_i}\to\mu\text{ a.s.};\ n=1:\ \mathbb{E}\hat\mu_{SN}="
+              r"\mathbb{E}_q f",
+    source=Source("Hesterberg (1988) eq. 2.63; Owen (2013) ch. 9.2"),
+    family=FAMILY,
+    expected="verified",
+    checks=(snis_bias_exact, snis_bias_high_precision, snis_bias_mc),
+    conventions=("x_i ~ q i.i.d., w = p/q with E_q w = 1",),
+    assumptions=("p << q, E_p|f| < infinity",),
+)
+
+
+# =========================================================================== ESS
+
+
+@check("property")
+def ess_properties(ctx: Context) -> Evidence:
+    """hypothesis over weight vectors: 1 <= ESS <= n, scale invariance, ESS = n for equal weights, ESS = 1 for one
+    non-zero weight; the log-space version agrees."""
+    strat = st.lists(st.floats(0.0, 1e3, allow_nan=False), min_size=1, max_size=30).filter(lambda w: max(w) > 0)
+
+    def body(w_list: list[float]) -> float:
+        w = np.array(w_list)
+        n = w.size
+        ess = float(I.effective_sample_size(w))
+        scaled = float(I.effective_sample_size(w * 7.25e-3))
+        with np.errstate(divide="ignore"):
+            ess_log = float(I.effective_sample_size_log(np.log(w), np.zeros(n)))
+        if not (1 - 1e-12 <= ess <= n * (1 + 1e-12)):
+            raise Violation("ESS outside [1, n]", ess=ess, n=n)
+        if abs(scaled - ess) > 1e-12 * n or abs(ess_log - ess) > 1e-12 * n:
+            raise Violation("ESS not scale invariant / log version differs", ess=ess, scaled=scaled, log=ess_log)
+        eq = float(I.effective_sample_size(np.full(n, w.max())))
+        one = np.zeros(n)
+        one[0] = 1.0
+        if abs(eq - n) > 1e-12 * n or float(I.effective_sample_size(one)) != 1.0:
+            raise Violation("equality cases fail", equal=eq, n=n)
+        return ess / n
+
+    return property_evidence(ctx, strat, body, summary="1 <= ESS <= n, scale invariant, equality cases",
+                             target_label="ess_fraction")
+
+
+@check("exact")
+def ess_stratified_exact(ctx: Context) -> Evidence:
+    """A perfectly stratified sample (n q(x) copies of each x) has ESS/n = 1/E_q[w^2] = 1/(1 + chi2) exactly
+    (rational arithmetic); the reference ESS reproduces it; and the LLN limit of ESS_n/n is the same number."""
+    rng = ctx.rng()
+    worst = 0.0
+    n_inst = 20
+    ok = True
+    for _ in range(n_inst):
+        k = int(rng.integers(2, 6))
+        q, p = _frac_dist(rng, k), _frac_dist(rng, k, positive=False)
+        den = math.lcm(*[x.denominator for x in q])
+        counts = [int(x * den) for x in q]
+        w = [pi / qi for pi, qi in zip(p, q)]
+        s1 = sum(c * wi for c, wi in zip(counts, w))
+        s2 = sum(c * wi * wi for c, wi in zip(counts, w))
+        exact = s1 * s1 / s2 / den
+        ok &= exact == 1 / (1 + _chi2(p, q))
+        sample = np.repeat(np.array([float(x) for x in w]), counts)
+        worst = max(worst, abs(float(I.effective_sample_size(sample)) / den - float(exact)))
+    return Evidence("exact", bool(ok) and worst < 1e-12,
+                    f"stratified ESS/n = 1/(1+chi2) exactly on {n_inst} rational instances; reference within {worst:.1e}",
+                    {"instances": n_inst, "max_reference_error": worst, "seed": ctx.seed})
+
+
+def _ess_case(k: int) -> tuple[np.ndarray, np.ndarray]:
+    q = np.array([0.5, 0.3, 0.2])
+    p = np.array([0.2, 0.3, 0.5])
+    a = k / 4
+    return (1 - a) * q + a * p, q
+
+
+@check("monte-carlo")
+def ess_mc(ctx: Context) -> Evidence:
+    """Sampled weights (reference sampler, one-state MDP): (mean w, mean w^2) vs (1, 1 + chi2) by the chi-square
+    test with the exact covariance (from E w^3, E w^4); ESS/n is then reported against 1/E[w^2]. Control: the same
+    statistics from a behaviour 0.9 q + 0.1 p mistaken for q."""
+    name = "ESS:mc_weight_moments"
+    rng = ctx.rng()
+    n = int(50_000 * ctx.profile.mc_scale)
+    p, q = _ess_case(3)
+    w = p / q
+    m = [float(q @ w**k) for k in range(5)]
+    cov = np.array([[m[2] - m[1] ** 2, m[3] - m[1] * m[2]], [m[3] - m[1] * m[2], m[4] - m[2] ** 2]])
+    mean = np.array([m[1], m[2]])
+    q_ctl = 0.9 * q + 0.1 * p
+    tr = SM.sample_batched(np.ones((2, 1, 3, 1)), np.ones((2, 1)), np.stack([q, q_ctl])[:, None], 1, n, rng)
+    x, xc = tr.actions[0, :, 0], tr.actions[1, :, 0]
+    ws = I.importance_weights(np.log(p)[x], np.log(q)[x])
+    wc = I.importance_weights(np.log(p)[xc], np.log(q)[xc])
+    alpha = VS.alpha_for(name)
+    res = VS.chi2_mean_test(np.array([ws.mean(), (ws * ws).mean()]), n, mean, cov, alpha)
+    ctl = VS.chi2_mean_test(np.array([wc.mean(), (wc * wc).mean()]), n, mean, cov, alpha)
+    ess_frac = float(I.effective_sample_size(ws)) / n
+    return _mc_evidence(ctx, name, f"(mean w, mean w^2) of {n} sampled weights vs (1, 1+chi2)", res, ctl,
+                        "weights of draws from 0.9 q + 0.1 p", float(q_ctl @ w - 1.0),
+                        ess_over_n=ess_frac, inverse_second_moment=1.0 / m[2])
+
+
+claim(
+    id="ESS",
+    title="Kong's effective sample size: ESS/n -> 1/E_q[w^2]",
+    statement=r"\widehat{ESS}=\frac{(\sum_iw_i)^2}{\sum_iw_i^2}\in[1,n],\quad \widehat{ESS}/n\to"
+              r"\frac{1}{\mathbb{E}_q[w^2]}=\frac1{1+\chi^2(p\|q)}\text{ a.s.}",
+    source=Source("Kong (1992); Elvira, Martino & Robert (2018) arXiv:1809.04129, eq. (6)"),
+    family=FAMILY,
+    expected="verified",
+    checks=(ess_properties, ess_stratified_exact, ess_mc),
+    conventions=("normalized weights E_q w = 1",),
+    notes="A delta-method heuristic that ignores f (Elvira et al.).",
+)
+
+
+# =========================================================================== TIS-BIAS-BOUND
+
+
+def _tis_quantities(p: Sequence[Fraction], q: Sequence[Fraction], f: Sequence[Fraction], c: Fraction
+                    ) -> dict[str, Fraction]:
+    w = [pi / qi for pi, qi in zip(p, q)]
+    Ep = sum(pi * fi for pi, fi in zip(p, f))
+    Et = sum(qi * min(wi, c) * fi for qi, wi, fi in zip(q, w, f))
+    excess = sum(qi * max(wi - c, 0) * fi for qi, wi, fi in zip(q, w, f))
+    F = max(abs(x) for x in f)
+    return {"bias": Et - Ep, "excess": excess, "bound": F * sum(max(pi - c * qi, 0) for pi, qi in zip(p, q)),
+            "bound_q": F * sum(qi * max(wi - c, 0) for qi, wi in zip(q, w)),
+            "pw": F * sum(pi for pi, wi in zip(p, w) if wi > c),
+            "chi": F * sum(qi * wi * wi for qi, wi in zip(q, w)) / (4 * c),
+            "second": sum(qi * min(wi, c) ** 2 * fi * fi for qi, wi, fi in zip(q, w, f)), "cF2": c * F * F,
+            "tv": F * sum(abs(pi - qi) for pi, qi in zip(p, q)) / 2}
+
+
+@check("exact")
+def tis_exact(ctx: Context) -> Evidence:
+    """Rational arithmetic on random (p, q, f, c): bias = -E_q[(w-c)_+ f]; |bias| <= F E_q[(w-c)_+] =
+    F sum (p - c q)_+ <= F P_p(w > c) and <= F E_q[w^2]/(4c); = F TV at c = 1; E_q[min(w,c)^2 f^2] <= c F^2;
+    f = F 1{w > c} attains the bound (ratio exactly 1); the reference truncated_is gives the same expectation."""
+    rng = ctx.rng()
+    ok = True
+    worst_ratio = Fraction(0)
+    worst_ref = 0.0
+    for _ in range(60):
+        k = int(rng.integers(2, 6))
+        p, q = _frac_dist(rng, k, positive=False), _frac_dist(rng, k)
+        f = [Fraction(int(x), 2) for x in rng.integers(-4, 5, size=k)]
+        if max(abs(x) for x in f) == 0:
+            f[0] = Fraction(1)
+        c = Fraction(int(rng.integers(1, 12)), 4)
+        t = _tis_quantities(p, q, f, c)
+        ok &= t["bias"] == -t["excess"] and abs(t["bias"]) <= t["bound"] and t["bound"] == t["bound_q"]
+        ok &= t["bound"] <= t["pw"] and t["bound"] <= t["chi"] and t["second"] <= t["cF2"]
+        ok &= _tis_quantities(p, q, f, Fraction(1))["bound"] == _tis_quantities(p, q, f, Fraction(1))["tv"]
+        if t["bound"] > 0:
+            worst_ratio = max(worst_ratio, abs(t["bias"]) / t["bound"])
+        # equality fixture f = F 1{w > c}
+        F = max(abs(x) for x in f)
+        feq = [F if pi / qi > c else Fraction(0) for pi, qi in zip(p, q)]
+        te = _tis_quantities(p, q, feq, c)
+        ok &= abs(te["bias"]) == te["bound"]
+        # reference: E_q[min(w, c) f] as truncated_is over the support with values n q(x) f(x)
+        pf = np.array([float(x) for x in p])
+        qf = np.array([float(x) for x in q])
+        with np.errstate(divide="ignore"):
+            ref = float(I.truncated_is(k * qf * np.array([float(x) for x in f]), np.log(pf), np.log(qf), float(c)))
+        worst_ref = max(worst_ref, abs(ref - float(t["bias"] + sum(pi * fi for pi, fi in zip(p, f)))))
+    return Evidence("exact", bool(ok) and worst_ref < 1e-12,
+                    f"identity, bounds and equality case exact on 60 rational instances; max |bias|/bound on random "
+                    f"f = {float(worst_ratio):.3f}; equality fixture ratio = 1; reference truncated_is within "
+                    f"{worst_ref:.1e}",
+                    {"instances": 60, "worst_random_ratio": float(worst_ratio), "equality_fixture_ratio": 1.0,
+                     "max_reference_error": worst_ref, "seed": ctx.seed})
+
+
+@check("property")
+def tis_property(ctx: Context) -> Evidence:
+    """hypothesis over (p, q, c, f) in float64 with the reference truncated_is: |bias| <= F sum (p - cq)_+
+    (worst ratio reported; pushed toward 1 by hypothesis.target). Mutation: the bound shrunk by 1% is violated by
+    the equality fixture f = F 1{w > c}."""
+    strat = st.integers(2, 5).flatmap(lambda k: st.tuples(
+        vst.distributions(k, zeros=True), vst.distributions(k, floor=1e-2),
+        st.lists(st.floats(-1, 1), min_size=k, max_size=k), st.floats(0.1, 5.0), st.booleans()))
+
+    def body(x: tuple[np.ndarray, np.ndarray, list[float], float, bool]) -> float:
+        p, q, f_list, c, use_eq = x
+        w = p / q
+        f = np.where(w > c, 1.0, 0.0) if use_eq else np.array(f_list)
+        F = max(float(np.max(np.abs(f))), 1e-300)
+        k = p.size
+        with np.errstate(divide="ignore"):
+            est = float(I.truncated_is(k * q * f, np.log(p), np.log(q), c))
+        bias = est - float(p @ f)
+        bound = F * float(np.sum(np.maximum(p - c * q, 0.0)))
+        if abs(bias) > bound + 1e-12:
+            raise Violation("|bias| > F sum (p - c q)_+", bias=bias, bound=bound, c=c)
+        return abs(bias) / bound if bound > 1e-12 else 0.0
+
+    ev = property_evidence(ctx, strat, body, summary="|E_q[min(w,c) f] - E_p f| <= F sum (p - c q)_+")
+    # mutation: shrink the constant on the equality fixture
+    p = np.array([0.6, 0.3, 0.1])
+    q = np.array([0.2, 0.3, 0.5])
+    c = 1.5
+    f = np.where(p / q > c, 1.0, 0.0)
+    bias = float(I.truncated_is(3 * q * f, np.log(p), np.log(q), c)) - float(p @ f)
+    bound = float(np.sum(np.maximum(p - c * q, 0.0)))
+    ev.figures.update({"fixture_ratio": abs(bias) / bound, "mutated_constant": 0.99,
+                       "mutation_detected": bool(abs(bias) > 0.99 * bound)})
+    if not abs(bias) > 0.99 * bound:
+        ev.passed = False
+        ev.summary += "; mutation NOT detected"
+    return ev
+
+
+@check("monte-carlo")
+def tis_mc(ctx: Context) -> Evidence:
+    """Sampled truncated-IS means (c = 1.5) vs the exact E_q[min(w, c) f] with exact sigma; control: untruncated
+    IS, whose mean differs by exactly E_q[(w - c)_+ f]."""
+    name = "TIS-BIAS-BOUND:mc_truncated"
+    rng = ctx.rng()
+    n = int(50_000 * ctx.profile.mc_scale)
+    p = np.array([0.6, 0.3, 0.1])
+    q = np.array([0.2, 0.3, 0.5])
+    f = np.array([1.0, 0.5, -1.0])
+    c = 1.5
+    w = p / q
+    vals = np.minimum(w, c) * f
+    mean = float(q @ vals)
+    sigma = math.sqrt(float(q @ (vals - mean) ** 2))
+    tr = SM.sample_batched(np.ones((1, 1, 3, 1)), np.ones((1, 1)), q[None, None], 1, n, rng)
+    x = tr.actions[0, :, 0]
+    est = float(I.truncated_is(f[x], np.log(p)[x], np.log(q)[x], c))
+    raw = float(I.ordinary_is(f[x], np.log(p)[x], np.log(q)[x]))
+    alpha = VS.alpha_for(name)
+    res = VS.z_test(est, n, mean, sigma, alpha)
+    ctl = VS.z_test(raw, n, mean, sigma, alpha)
+    return _mc_evidence(ctx, name, f"truncated-IS mean of {n} draws vs exact E_q[min(w,1.5) f]", res, ctl,
+                        "untruncated IS", float(q @ (np.maximum(w - c, 0) * f)))
+
+
+claim(
+    id="TIS-BIAS-BOUND",
+    title="Truncated IS: exact bias and its tight bound",
+    statement=r"\mathbb{E}_q[\min(w,c)f]-\mathbb{E}_pf=-\mathbb{E}_q[(w-c)_+f],\quad |\text{bias}|\le F\,"
+              r"\mathbb{E}_q[(w-c)_+]=F\sum_x(p(x)-c\,q(x))_+\ (|f|\le F),\ \text{equality at } f=F\,1\{w>c\}",
+    source=Source("Derived (catalogue TIS-BIAS-BOUND); Ionides (2008) JCGS 17(2):295-311 for the sqrt(n) level"),
+    family=FAMILY,
+    expected="verified",
+    checks=(tis_exact, tis_property, tis_mc),
+    conventions=("TV = 1/2 L1: at c = 1 the bound is F * TV(p, q)",),
+    assumptions=("E_q w = 1, |f| <= F",),
+    notes="Weaker bounds: $\\le F\\,P_p(w>c)$ and $\\le F\\,\\mathbb{E}_q[w^2]/(4c)$; second moment "
+          "$\\mathbb{E}_q[\\min(w,c)^2f^2]\\le cF^2$. Ionides' level $\\sqrt n\\,\\bar w_n$ grows with $n$ "
+          "(`importance.truncated_is(..., level='ionides')`).",
+)
+
+
+# =========================================================================== S1: the sample mean without 1/|B|
+
+
+def _batch_expectations(beh: Sequence[Fraction], tgt: Sequence[Fraction], r: Sequence[Fraction], size: int
+                        ) -> tuple[Fraction, Fraction]:
+    """Exact expectations of the slide's sum and of the batch mean over every ordered batch of ``size``."""
+    e_sum = Fraction(0)
+    for xs in itertools.product(range(len(beh)), repeat=size):
+        prob = math.prod(beh[x] for x in xs)
+        e_sum += prob * sum(tgt[x] / beh[x] * r[x] for x in xs)
+    return e_sum, e_sum / size
+
+
+@check("exact")
+def s1_sample_mean_counterexample(ctx: Context) -> Evidence:
+    """Exact enumeration of all batches of size 2: the slide's sum_B (pi'/pi) r has expectation 2 mu, not mu."""
+    beh = [Fraction(1, 2), Fraction(1, 2)]
+    tgt = [Fraction(4, 5), Fraction(1, 5)]
+    r = [Fraction(1), Fraction(0)]
+    mu = sum(t * x for t, x in zip(tgt, r))
+    e_sum, _ = _batch_expectations(beh, tgt, r, 2)
+    return Evidence("exact", e_sum == mu,
+                    f"|B| = 2: E[sum_B w r] = {e_sum} = |B| mu, while mu = {mu}",
+                    {"batch_size": 2, "expected_sum": str(e_sum), "mu": str(mu)},
+                    counterexample={"batch_size": 2, "E_sum": str(e_sum), "mu": str(mu)} if e_sum != mu else None)
+
+
+claim(
+    id="SEED-S1-IS-SAMPLE-MEAN",
+    title="S1: the IS 'Sample Mean' is sum over the batch of (pi'/pi) r",
+    statement=r"\hat\mu_{\pi_\theta}=\sum_{(s,a,r)\in\mathcal B_{\pi_\theta}}\frac{\pi_{\theta'}(a|s)}"
+              r"{\pi_\theta(a|s)}r(a,s)",
+    source=Source(S1_CITE, quote=r"$$\text{Sample Mean} \quad \hat{\mu}_{\pi_{\theta}} = \sum_{(s,a,r) \in "
+                  r"\mathcal{B}_{\pi_{\theta}}} \frac{\pi_{\theta'}(a|s)}{\pi_{\theta}(a|s)} r(a,s) \neq \sum_{(s,a,r) "
+                  r"\in \mathcal{B}_{\pi_{\theta'}}} r(a,s) = \hat{\mu}_{\pi_{\theta'}}$$", seed_file=S1),
+    family=FAMILY,
+    kind="seed-statement",
+    expected="refuted",
+    checks=(s1_sample_mean_counterexample,),
+    notes="A typo (missing $1/|\\mathcal B|$), but as written the 'sample mean' estimates $|\\mathcal B|\\,\\mu$.",
+)
+
+
+@check("exact")
+def sample_mean_exact(ctx: Context) -> Evidence:
+    """Exact enumeration of every batch of size 1..3 on random rational instances: E[(1/|B|) sum w r] = mu; the
+    reference ordinary_is on each batch reproduces the rational expectation."""
+    rng = ctx.rng()
+    ok = True
+    worst = 0.0
+    for _ in range(10):
+        k = int(rng.integers(2, 5))
+        beh, tgt = _frac_dist(rng, k), _frac_dist(rng, k, positive=False)
+        r = [Fraction(int(x), 3) for x in rng.integers(-4, 5, size=k)]
+        mu = sum(t * x for t, x in zip(tgt, r))
+        for size in (1, 2, 3):
+            _, e_mean = _batch_expectations(beh, tgt, r, size)
+            ok &= e_mean == mu
+            xs = np.array(list(itertools.product(range(k), repeat=size)))
+            bf = np.array([float(x) for x in beh])
+            with np.errstate(divide="ignore"):
+                est = I.ordinary_is(np.array([float(x) for x in r])[xs], np.log([float(x) for x in tgt])[xs],
+                                    np.log(bf)[xs])
+            probs = np.prod(bf[xs], axis=1)
+            worst = max(worst, abs(float(probs @ est) - float(mu)))
+    return Evidence("exact", bool(ok) and worst < 1e-12,
+                    f"E[(1/|B|) sum_B w r] = mu exactly for |B| = 1, 2, 3 on 10 instances; reference within {worst:.1e}",
+                    {"instances": 10, "batch_sizes": [1, 2, 3], "max_reference_error": worst, "seed": ctx.seed})
+
+
+@check("monte-carlo")
+def sample_mean_mc(ctx: Context) -> Evidence:
+    """Batches of |B| = 4 from the reference sampler: the mean of (1/|B|) sum w r over batches vs mu with the exact
+    sigma; control: the slide's sum without 1/|B| (mean |B| mu)."""
+    name = "IS-SAMPLE-MEAN:mc_batch_mean"
+    rng = ctx.rng()
+    nb, size = int(10_000 * ctx.profile.mc_scale), 4
+    beh = np.array([0.5, 0.3, 0.2])
+    tgt = np.array([0.2, 0.3, 0.5])
+    r = np.array([1.0, -0.5, 0.25])
+    w = tgt / beh
+    mu = float(tgt @ r)
+    sigma = math.sqrt(float(beh @ (w * r - mu) ** 2) / size)
+    tr = SM.sample_batched(np.ones((1, 1, 3, 1)), np.ones((1, 1)), beh[None, None], 1, nb * size, rng)
+    x = tr.actions[0, :, 0].reshape(nb, size)
+    means = I.ordinary_is(r[x], np.log(tgt)[x], np.log(beh)[x])
+    alpha = VS.alpha_for(name)
+    res = VS.z_test(float(means.mean()), nb, mu, sigma, alpha)
+    ctl = VS.z_test(float((size * means).mean()), nb, mu, sigma, alpha)
+    return _mc_evidence(ctx, name, f"{nb} batch means (|B|={size}) vs mu = {mu}", res, ctl,
+                        "the slide's sum without 1/|B|", (size - 1) * mu)
+
+
+claim(
+    id="IS-SAMPLE-MEAN",
+    title="The IS sample mean (1/|B|) sum_B (pi'/pi) r is unbiased",
+    statement=r"\mathbb{E}\Big[\frac1{|\mathcal B|}\sum_{(s,a,r)\in\mathcal B}\frac{\pi_{\theta'}(a|s)}"
+              r"{\pi_\theta(a|s)}r\Big]=\mathbb{E}_{a\sim\pi_{\theta'}}[r]",
+    source=Source("Owen (2013) ch. 9.1; catalogue IS-UNBIASED, 'Seed says (S1)'"),
+    family=FAMILY,
+    kind="correction",
+    corrects="SEED-S1-IS-SAMPLE-MEAN",
+    expected="verified",
+    checks=(sample_mean_exact, sample_mean_mc),
+    conventions=("batch B of i.i.d. transitions from the behaviour pi_theta in a fixed state",),
+)
+
+
+# =========================================================================== plots
+
+
+@plot(FAMILY, "is_variance_vs_horizon",
+      "Exact variance (by enumeration, 2 states, 2 actions, gamma = 1) of trajectory IS, per-decision IS and "
+      "trajectory IS with the weight truncated at c = 2, against the horizon; log scale. Trajectory IS grows "
+      "geometrically, truncation caps the weight (at the price of bias).")
+def _plot_variance_vs_horizon() -> Any:
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(5)
+    mdp = M.random_mdp(rng, 2, 2, 0.9, reward_range=(0.0, 1.0))
+    pi = np.array([[0.85, 0.15], [0.2, 0.8]])
+    mu = np.full((2, 2), 0.5)
+    Hs = list(range(1, 9))
+    rows: dict[str, list[float]] = {"trajectory IS": [], "per-decision IS": [], "truncated IS (c = 2)": []}
+    for H in Hs:
+        traj = E.enumerate_trajectories(mdp, mu, H)
+        lp, blp = _enum_logps(traj, pi, mu)
+        rows["trajectory IS"].append(float(traj.variance(I.trajectory_is(traj.rewards, lp, blp, 1.0))))
+        rows["per-decision IS"].append(float(traj.variance(I.per_decision_is(traj.rewards, lp, blp, 1.0))))
+        W = I.trajectory_importance_weights(lp, blp)
+        G = traj.discounted_returns(1.0)
+        rows["truncated IS (c = 2)"].append(float(traj.variance(np.minimum(W, 2.0) * G)))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (label, vals), mk in zip(rows.items(), "osd"):
+        ax.semilogy(Hs, vals, marker=mk, label=label)
+    ax.set_xlabel("horizon H")
+    ax.set_ylabel("exact variance of one-trajectory estimate")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+@plot(FAMILY, "snis_bias_vs_n",
+      "Exact bias of self-normalized IS (q uniform on 3 points, p = (0.6, 0.3, 0.1), f = (1, 0, -1)) by enumerating "
+      "multinomial counts, against the leading term -E_q[w^2 (f - mu)]/n = -0.36/n.")
+def _plot_snis_bias() -> Any:
+    import matplotlib.pyplot as plt
+
+    ns = list(range(1, 31))
+    logq = math.log(1 / 3)
+    w = [1.8, 0.9, 0.3]
+    f = [1.0, 0.0, -1.0]
+    bias = []
+    for n in ns:
+        tot = 0.0
+        for c in _compositions(n):
+            lp = math.lgamma(n + 1) - sum(math.lgamma(x + 1) for x in c) + n * logq
+            tot += math.exp(lp) * sum(x * a * b for x, a, b in zip(c, w, f)) / sum(x * a for x, a in zip(c, w))
+        bias.append(tot - 0.5)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(ns, bias, "o-", label="exact bias E[SNIS_n] - mu")
+    ax.plot(ns, [-0.36 / n for n in ns], "--", label="-0.36 / n")
+    ax.set_xlabel("n")
+    ax.set_ylabel("bias")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+@plot(FAMILY, "ess_vs_second_moment",
+      "ESS/n from n = 20,000 sampled weights (seed 0) against 1/E_q[w^2] = 1/(1 + chi2(p||q)) for target mixtures "
+      "(1 - a) q + a p; the dashed line is equality.")
+def _plot_ess() -> Any:
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    q = np.array([0.5, 0.3, 0.15, 0.05])
+    p = np.array([0.05, 0.15, 0.3, 0.5])
+    xs, ys = [], []
+    for a in np.linspace(0, 1, 11):
+        t = (1 - a) * q + a * p
+        x = rng.choice(4, size=20_000, p=q)
+        ys.append(float(I.effective_sample_size_log(np.log(t)[x], np.log(q)[x])) / x.size)
+        xs.append(1.0 / float(np.sum(t * t / q)))
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(xs, ys, "o", label="sampled ESS/n")
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="ESS/n = 1/E[w^2]")
+    ax.set_xlabel("1 / E_q[w^2]")
+    ax.set_ylabel("ESS / n")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
