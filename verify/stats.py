@@ -33,6 +33,7 @@ Every result is a plain dict (JSON-ready) for :class:`verify.registry.Evidence` 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -142,6 +143,12 @@ def minimum_detectable_discrepancy(sigma: float, n: int, alpha: float, power: fl
         raise ValueError(f"df: expected a positive integer, got {df!r}")
     if sigma == 0:
         return 0.0
+    return float(sigma) * _unit_mdd(n, alpha, power, int(df))
+
+
+@functools.lru_cache(maxsize=256)
+def _unit_mdd(n: int, alpha: float, power: float, df: int) -> float:
+    """The minimum detectable discrepancy for sigma = 1 (cached: tests reuse few (n, alpha, power, df))."""
     if df == 1:
         zc = stats.norm.isf(alpha / 2)
 
@@ -149,7 +156,7 @@ def minimum_detectable_discrepancy(sigma: float, n: int, alpha: float, power: fl
             return float(stats.norm.sf(zc - d) + stats.norm.cdf(-zc - d)) - power
 
         d = optimize.brentq(pw, 0.0, zc + stats.norm.isf(1 - power) + 10.0, xtol=1e-12)
-        return float(d * sigma / math.sqrt(n))
+        return float(d / math.sqrt(n))
     crit = stats.chi2.isf(alpha, df)
 
     def pw2(lam: float) -> float:
@@ -159,7 +166,7 @@ def minimum_detectable_discrepancy(sigma: float, n: int, alpha: float, power: fl
     while pw2(hi) < 0:
         hi *= 2.0
     lam = optimize.brentq(pw2, 1e-12, hi, xtol=1e-10)
-    return float(sigma * math.sqrt(lam / n))
+    return float(math.sqrt(lam / n))
 
 
 def required_samples(effect: float, sigma: float, alpha: float, power: float = DEFAULT_POWER) -> int:
