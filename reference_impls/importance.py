@@ -46,6 +46,7 @@ __all__ = [
     "cumulative_importance_weights",
     "effective_sample_size",
     "effective_sample_size_log",
+    "exact_is_moments",
     "importance_weighted_policy_gradient",
     "importance_weights",
     "ionides_level",
@@ -71,7 +72,7 @@ def _log_probs(x: Any, name: str, *, allow_neg_inf: bool) -> np.ndarray:
     if np.any(np.isnan(arr)):
         raise ValueError(f"{name}: expected log-probabilities without NaN, got {int(np.isnan(arr).sum())} NaN entries")
     if np.any(arr == np.inf):
-        raise ValueError(f"{name}: expected log-probabilities below +inf, got {int((arr == np.inf).sum())} +inf entries")
+        raise ValueError(f"{name}: expected log-probabilities < +inf, got {int((arr == np.inf).sum())} +inf entries")
     if not allow_neg_inf and np.any(arr == -np.inf):
         raise ValueError(
             f"{name}: expected finite log-probabilities (zero support: the behaviour policy gives probability 0 "
@@ -88,10 +89,21 @@ def _log_ratio(log_probs: Any, behavior_log_probs: Any) -> np.ndarray:
 
 
 def _weighted(values: np.ndarray, log_w: np.ndarray) -> np.ndarray:
-    """``values * exp(log_w)`` as ``sign(v) exp(log_w + log|v|)`` (0 where ``v == 0``)."""
-    with np.errstate(divide="ignore", over="ignore"):
-        mag = np.exp(log_w + np.log(np.abs(values)))
-    return np.where(values == 0.0, 0.0, np.sign(values) * mag)
+    """``values * exp(log_w)``, as ``sign(v) exp(log_w + log|v|)`` wherever ``exp(log_w)`` over- or underflows
+    (0 where ``v == 0``); elsewhere the plain product, which is then exact to rounding."""
+    values, log_w = np.asarray(values), np.asarray(log_w)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ew = np.exp(log_w)
+        out = np.asarray(values * ew)
+    bad = ~np.isfinite(ew) | ((ew == 0.0) & (log_w > -np.inf))
+    if np.any(bad):
+        v, lw = np.broadcast_arrays(values, log_w)
+        with np.errstate(divide="ignore", over="ignore"):
+            mag = np.exp(lw[bad] + np.log(np.abs(v[bad])))
+        out = out.copy() if out.ndim else out.reshape(1).copy()
+        out.reshape(bad.shape)[bad] = np.where(v[bad] == 0.0, 0.0, np.sign(v[bad]) * mag)
+        out = out.reshape(bad.shape)
+    return out
 
 
 def _samples_last(x: np.ndarray, name: str) -> int:
@@ -147,8 +159,10 @@ def cumulative_importance_weights(log_probs: Any, behavior_log_probs: Any) -> np
     lw = _log_ratio(log_probs, behavior_log_probs)
     if lw.ndim < 1:
         raise ValueError(f"log_probs: expected a time axis (shape [..., T]), got shape {lw.shape}")
+    (lwt,), ax = _time_layout(lw)
     with np.errstate(over="ignore"):
-        return np.exp(np.cumsum(lw, axis=-1))
+        out = np.exp(np.cumsum(lwt, axis=ax))
+    return out.T if ax == 0 else out
 
 
 # --------------------------------------------------------------------------- per-trajectory estimators
@@ -164,6 +178,18 @@ def _returns_inputs(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma
     return r, lw, disc
 
 
+def _time_layout(*xs: np.ndarray) -> tuple[list[np.ndarray], int]:
+    """Views in which the time axis is the slow one when the inputs are time-major in memory.
+
+    Enumerated trajectories are transposed time-major buffers (``[N, T]`` with time strided); elementwise
+    work broadcast along a strided time axis is several times slower than along rows, so such 2-d inputs
+    are processed as their ``[T, N]`` transposes (views, no copy) with time on axis 0.
+    """
+    if xs[0].ndim == 2 and all(x.strides[0] < x.strides[1] for x in xs):
+        return [x.T for x in xs], 0
+    return list(xs), xs[0].ndim - 1
+
+
 def trajectory_is(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma: float) -> np.ndarray:
     """Trajectory-level IS estimate of the target's return, one per trajectory: ``[...]``.
 
@@ -171,17 +197,21 @@ def trajectory_is(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma: 
     Unbiased for ``E_pi[sum_t gamma^t r_t]`` when ``mu > 0`` wherever ``pi > 0``.
     """
     r, lw, disc = _returns_inputs(rewards, log_probs, behavior_log_probs, gamma)
-    return _weighted(r @ disc, lw.sum(axis=-1))
+    (r, lw), ax = _time_layout(r, lw)
+    d = disc.reshape((-1,) + (1,) * (r.ndim - 1 - ax)) if ax == 0 else disc
+    return _weighted(np.sum(r * d, axis=ax), np.sum(lw, axis=ax))
 
 
 def per_decision_is(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma: float) -> np.ndarray:
     """Per-decision IS (Precup, Sutton & Singh 2000): ``sum_t gamma^t W_t r_t``, ``[...]``.
 
-    ``W_t = prod_{k <= t} pi/mu`` are prefix products (one cumulative sum in log space).
+    ``W_t = prod_{k <= t} pi/mu`` are prefix products (one cumulative sum in log space, O(T)).
     Each term weights reward ``r_t`` only by the ratios of the actions that produced it.
     """
     r, lw, disc = _returns_inputs(rewards, log_probs, behavior_log_probs, gamma)
-    return _weighted(r * disc, np.cumsum(lw, axis=-1)).sum(axis=-1)
+    (r, lw), ax = _time_layout(r, lw)
+    d = disc.reshape((-1,) + (1,) * (r.ndim - 1 - ax)) if ax == 0 else disc
+    return _weighted(r * d, np.cumsum(lw, axis=ax)).sum(axis=ax)
 
 
 # --------------------------------------------------------------------------- sample-level estimators
@@ -369,3 +399,45 @@ def trajectory_weight_second_moment(mdp: FiniteMDP, policy: Any, behavior_policy
     for _ in range(H):
         M = np.einsum("sa,sat,t->s", k, m.transitions, M)
     return float(m.initial @ M)
+
+
+def exact_is_moments(mdp: FiniteMDP, policy: Any, behavior_policy: Any, horizon: int,
+                     gamma: float | None = None) -> dict[str, float]:
+    """Exact mean and variances of trajectory IS and per-decision IS under ``behavior_policy``, by dynamic
+    programming over states (O(H S^2 A), no enumeration).
+
+    With ``k(s, a) = pi(a|s)^2 / mu(a|s)`` and ``E'[.] = sum_s2 P(s2|s,a) .(s2)``, backward from ``t = H``:
+
+    * ``A_t(s) = E[W_{t:}^2 | s_t = s] = sum_a k E'[A_{t+1}]`` (``A_H = 1``),
+    * ``B_t(s) = E[W_{t:}^2 G_{t:}] = sum_a k (r A' + g E'[B_{t+1}])``,
+    * ``C_t(s) = E[W_{t:}^2 G_{t:}^2] = sum_a k (r^2 A' + 2 g r B' + g^2 C')``,
+    * ``D_t(s) = E[PDIS_{t:}^2] = sum_a k (r^2 + 2 g r E'[V_{t+1}] + g^2 E'[D_{t+1}])``, using that
+      ``E[PDIS_{t+1:} | s_{t+1}] = V^pi_{t+1}(s_{t+1})`` (unbiasedness).
+
+    Returns ``mean`` (= J_H(pi)), ``var_is``, ``var_pdis`` and ``second_moment_weight`` (E[W_H^2]).
+    """
+    m = _check_mdp(mdp)
+    pi = validate_policy(m, policy, "policy")
+    mu = validate_policy(m, behavior_policy, "behavior_policy")
+    H = check_nonneg_int(horizon, "horizon")
+    g = m.gamma if gamma is None else check_gamma(gamma, allow_one=True)
+    if np.any((mu == 0) & (pi > 0)):
+        raise ValueError("behavior_policy: zero support: probability 0 where policy is positive, "
+                         "so the importance weights are undefined")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(pi > 0, pi * pi / np.where(mu > 0, mu, 1.0), 0.0)
+    P, R = m.transitions, m.rewards
+    S = m.n_states
+    A_, B_, C_, D_, V = np.ones(S), np.zeros(S), np.zeros(S), np.zeros(S), np.zeros(S)
+    for _ in range(H):
+        eA, eB, eC, eD, eV = (P @ x for x in (A_, B_, C_, D_, V))  # [S, A] expectations over s2
+        A_, B_, C_, D_, V = (
+            np.sum(k * eA, axis=1),
+            np.sum(k * (R * eA + g * eB), axis=1),
+            np.sum(k * (R * R * eA + 2 * g * R * eB + g * g * eC), axis=1),
+            np.sum(k * (R * R + 2 * g * R * eV + g * g * eD), axis=1),
+            np.sum(pi * (R + g * eV), axis=1),
+        )
+    mean = float(m.initial @ V)
+    return {"mean": mean, "var_is": float(m.initial @ C_) - mean * mean,
+            "var_pdis": float(m.initial @ D_) - mean * mean, "second_moment_weight": float(m.initial @ A_)}

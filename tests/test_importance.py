@@ -79,6 +79,33 @@ def test_exact_moments_by_enumeration() -> None:
                                                            rel=1e-12)
 
 
+@pytest.mark.parametrize(("H", "g"), [(0, 1.0), (1, 0.5), (4, 0.9), (5, 1.0)])
+def test_dp_moments_equal_enumeration(H: int, g: float) -> None:
+    rng = np.random.default_rng(100 + H)
+    mdp, pi, mu = _pair(rng)
+    d = I.exact_is_moments(mdp, pi, mu, H, g)
+    traj = E.enumerate_trajectories(mdp, mu, H)
+    lp, blp = traj.step_log_probs(pi), traj.step_log_probs(mu)
+    assert d["mean"] == pytest.approx(M.finite_horizon_return(mdp, pi, H, g), abs=1e-13)
+    if H == 0:
+        assert d["var_is"] == 0.0 and d["var_pdis"] == 0.0 and d["second_moment_weight"] == pytest.approx(1.0)
+        return
+    assert d["var_is"] == pytest.approx(float(traj.variance(I.trajectory_is(traj.rewards, lp, blp, g))), rel=1e-11)
+    assert d["var_pdis"] == pytest.approx(float(traj.variance(I.per_decision_is(traj.rewards, lp, blp, g))),
+                                          rel=1e-11)
+    assert d["second_moment_weight"] == pytest.approx(I.trajectory_weight_second_moment(mdp, pi, mu, H), rel=1e-12)
+
+
+def test_time_major_and_row_major_inputs_agree() -> None:
+    rng = np.random.default_rng(9)
+    r, lp, blp = rng.normal(size=(3, 50, 6))
+    f = [np.asfortranarray(x) for x in (r, lp, blp)]
+    for fn in (I.trajectory_is, I.per_decision_is):
+        np.testing.assert_allclose(fn(*f, 0.9), fn(r, lp, blp, 0.9), rtol=1e-13)
+    np.testing.assert_allclose(I.cumulative_importance_weights(f[1], f[2]), I.cumulative_importance_weights(lp, blp),
+                               rtol=1e-13)
+
+
 def test_policy_gradient_estimator_is_unbiased() -> None:
     # bandit with 3 states-as-contexts collapsed to one state: E_h[w r grad log pi] = grad_z E_pi[r] exactly
     z = np.array([[0.3, -0.2, 1.0]])

@@ -139,11 +139,11 @@ def test_torch_sampler_keeps_dtype_and_validates(device: str) -> None:
     pol = torch.full((2, 2, 2), 0.5, dtype=torch.float32, device=device)
     tr = TS.sample_batched(P, init, pol, 3, 5)
     assert tr.states.shape == (2, 5, 4) and tr.actions.shape == (2, 5, 3) and tr.states.device.type == device
-    with pytest.raises(ValueError, match="^policy:"):
+    with pytest.raises(ValueError, match=r"^policy:"):
         TS.sample_batched(P, init, pol * 2, 3, 5)
-    with pytest.raises(ValueError, match="^initial:"):
+    with pytest.raises(ValueError, match=r"^initial:"):
         TS.sample_batched(P, init.double(), pol, 3, 5)
-    with pytest.raises(ValueError, match="^horizon:"):
+    with pytest.raises(ValueError, match=r"^horizon:"):
         TS.sample_batched(P, init, pol, -1, 5)
 
 

@@ -23,14 +23,14 @@ def test_budget_split_is_explicit_and_within_total() -> None:
 
 
 def test_unregistered_test_has_no_alpha() -> None:
-    with pytest.raises(ValueError, match="^name:"):
+    with pytest.raises(ValueError, match=r"^name:"):
         VS.alpha_for("no-such-test")
 
 
 def test_register_refuses_beyond_the_last_slot(monkeypatch: pytest.MonkeyPatch) -> None:
     full = {f"t{k}": "" for k in range(VS.SLOTS)}
     monkeypatch.setattr(VS, "_REGISTRY", full)
-    with pytest.raises(ValueError, match="^name:"):
+    with pytest.raises(ValueError, match=r"^name:"):
         VS.register_test("one-too-many")
     assert VS.register_test("t0") == VS.PER_TEST_ALPHA  # idempotent for a registered name
 

@@ -40,7 +40,7 @@ def _log_probs(x: Any, name: str, *, allow_neg_inf: bool) -> torch.Tensor:
     if bool(torch.isnan(t).any()):
         raise ValueError(f"{name}: expected log-probabilities without NaN, got {int(torch.isnan(t).sum())} NaN entries")
     if bool((t == math.inf).any()):
-        raise ValueError(f"{name}: expected log-probabilities below +inf, got {int((t == math.inf).sum())} +inf entries")
+        raise ValueError(f"{name}: expected log-probabilities < +inf, got {int((t == math.inf).sum())} +inf entries")
     if not allow_neg_inf and bool((t == -math.inf).any()):
         raise ValueError(
             f"{name}: expected finite log-probabilities (zero support: the behaviour policy gives probability 0 "

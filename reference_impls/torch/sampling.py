@@ -48,7 +48,7 @@ def _simplex(t: torch.Tensor, name: str) -> None:
 def _count_draw(cdf_cols: torch.Tensor, row: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     idx = torch.zeros(u.shape[0], dtype=torch.int64, device=u.device)
     for k in range(cdf_cols.shape[0]):
-        idx += cdf_cols[k][row] <= u
+        idx = idx + (cdf_cols[k][row] <= u).long()
     return idx
 
 
@@ -93,10 +93,10 @@ def sample_batched(transitions: torch.Tensor, initial: torch.Tensor, policy: tor
     states = torch.empty((H + 1, M), dtype=torch.int64, device=dev)
     actions = torch.empty((H, M), dtype=torch.int64, device=dev)
     states[0] = _count_draw(cdf_0, episode_mdp, torch.rand(M, generator=generator, device=dev, dtype=dt))
-    for t in range(H):
+    for step in range(H):
         u = torch.rand((2, M), generator=generator, device=dev, dtype=dt)
-        row = base + states[t]
+        row = base + states[step]
         a = _count_draw(cdf_pi, row, u[0])
-        actions[t] = a
-        states[t + 1] = _count_draw(cdf_P, row * A + a, u[1])
+        actions[step] = a
+        states[step + 1] = _count_draw(cdf_P, row * A + a, u[1])
     return BatchedTrajectories(states.T.reshape(B, E, H + 1), actions.T.reshape(B, E, H))

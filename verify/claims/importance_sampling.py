@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -111,14 +111,14 @@ def _chi2(p: Sequence[Any], q: Sequence[Any]) -> Any:
     return sum(pi * pi / qi for pi, qi in zip(p, q) if pi != 0) - 1
 
 
-def _var_is_direct(p: Sequence[Fraction], q: Sequence[Fraction], f: Sequence[Fraction]) -> Fraction:
+def _var_is_direct(p: Sequence[Any], q: Sequence[Any], f: Sequence[Any]) -> Any:
     """Var_q(w f) for one draw, by definition (support q > 0)."""
     vals = [(pi / qi) * fi for pi, qi, fi in zip(p, q, f)]
     mean = sum(qi * v for qi, v in zip(q, vals))
     return sum(qi * (v - mean) ** 2 for qi, v in zip(q, vals))
 
 
-def _var_is_formula(p: Sequence[Fraction], q: Sequence[Fraction], f: Sequence[Fraction]) -> Fraction:
+def _var_is_formula(p: Sequence[Any], q: Sequence[Any], f: Sequence[Any]) -> Any:
     """sum (p f - mu q)^2 / q (S1's error formula, catalogue IS-VARIANCE)."""
     mu = sum(pi * fi for pi, fi in zip(p, f))
     return sum((pi * fi - mu * qi) ** 2 / qi for pi, qi, fi in zip(p, q, f))
@@ -244,7 +244,8 @@ claim(
                  "J_H(pi) = E_pi[sum_{t<H} gamma^t r(s_t, a_t)], gamma = 1 allowed (finite horizon)"),
     assumptions=("finite state and action spaces",),
     notes="S1 writes the change of variable $\\sum_x q\\,(p/q)\\,f$ for any two densities, without the support "
-          "condition; where it fails the estimator converges to $\\mathbb{E}_p[f\\,1\\{q>0\\}]$, not $\\mathbb{E}_p f$.",
+          "condition; where it fails the estimator converges to $\\mathbb{E}_p[f\\,1\\{q>0\\}]$, "
+          "not $\\mathbb{E}_p f$.",
 )
 
 
@@ -348,7 +349,7 @@ claim(
 # =========================================================================== S1: the IS error formula
 
 
-def _s1_error_formula_instances(rng: np.random.Generator, n: int) -> list[tuple[list[Fraction], ...]]:
+def _s1_error_formula_instances(rng: np.random.Generator, n: int) -> list[tuple[list[Any], list[Any], list[Any]]]:
     out = []
     for _ in range(n):
         k = int(rng.integers(2, 6))
@@ -441,7 +442,7 @@ def s1_error_worse_exact(ctx: Context) -> Evidence:
     vars_is = [_var_is_direct(tgt, [e, 1 - e], r) for e in eps_list]
     # from eps = 1/4 down, every halving of the behaviour's mass on action 0 increases the variance; at
     # eps = 1/4 the behaviour is near the optimal proposal |f| p and IS *beats* on-policy sampling
-    increasing = all(b > a for a, b in zip(vars_is[1:], vars_is[2:]))
+    increasing = all(b > a for a, b in itertools.pairwise(vars_is[1:]))
     beats_on_policy = vars_is[1] < var_on
     scaled = [float(e * v) for e, v in zip(eps_list, vars_is)]
     # r nearly constant: r == 1; target far from behaviour along a mixture path
@@ -450,7 +451,7 @@ def s1_error_worse_exact(ctx: Context) -> Evidence:
     alphas = [Fraction(k, 10) for k in range(11)]
     chis = [_var_is_direct([(1 - a) * b + a * f for b, f in zip(beh, far)], beh, [Fraction(1)] * 2) for a in alphas]
     tv = [a * sum(abs(b - f) for b, f in zip(beh, far)) / 2 for a in alphas]
-    chi_increasing = all(b > a for a, b in zip(chis, chis[1:]))
+    chi_increasing = all(b > a for a, b in itertools.pairwise(chis))
     quad = all(c == a * a * chis[-1] for a, c in zip(alphas, chis))
     passed = (increasing and beats_on_policy and var_on == Fraction(1, 4) and abs(scaled[-1] - 0.25) < 1e-3
               and chi_increasing and quad)
@@ -517,10 +518,10 @@ def _constant_chi2_instance(rng: np.random.Generator, S: int = 3) -> tuple[M.Fin
 
 
 def _rational_second_moment(P: list[list[list[Fraction]]], init: list[Fraction], pi: list[list[Fraction]],
-                            mu: list[list[Fraction]], H: int) -> Fraction:
+                            mu: list[list[Fraction]], H: int) -> Any:
     """E_mu[W_H^2] by the backward recursion in exact rational arithmetic (independent of reference_impls)."""
     S, A = len(pi), len(pi[0])
-    Mv = [Fraction(1)] * S
+    Mv: list[Any] = [Fraction(1)] * S
     for _ in range(H):
         Mv = [sum(pi[s][a] ** 2 / mu[s][a] * sum(P[s][a][t] * Mv[t] for t in range(S)) for a in range(A))
               for s in range(S)]
@@ -577,7 +578,7 @@ def traj_is_second_moment_mpmath(ctx: Context) -> Evidence:
     """mpmath (50 digits, own recursion): log E[W_H^2] - H log(1 + chi2) = 0 for H = 1..40 in the constant-chi2
     construction with random dynamics; the typical weight exp(-H KL(mu||pi)) at H = 20 is ~3.7e-5."""
     rng = ctx.rng()
-    mdp, pi, mu = _constant_chi2_instance(rng)
+    mdp, _, _ = _constant_chi2_instance(rng)
     worst = mp.mpf(0)
     with mp.workdps(50):
         # float64 rows sum to 1 only to ~1e-16: renormalise them at 50 digits (still a random MDP)
@@ -782,10 +783,11 @@ claim(
 
 #: Var(PDIS) > Var(IS): one state, two actions, H = 2, gamma = 1, target (4/5, 1/5), behaviour
 #: (9/10, 1/10), reward 1 for action 0. Found by a rational grid search; Var IS = 64/2025, Var PDIS = 32/405.
-PDIS_CE = {"pi": (Fraction(4, 5), Fraction(1, 5)), "mu": (Fraction(9, 10), Fraction(1, 10)), "r": (1, 0)}
+PDIS_CE: dict[str, tuple[Any, Any]] = {"pi": (Fraction(4, 5), Fraction(1, 5)),
+                                       "mu": (Fraction(9, 10), Fraction(1, 10)), "r": (1, 0)}
 
 
-def _pdis_counterexample_rational() -> tuple[Fraction, Fraction]:
+def _pdis_counterexample_rational() -> tuple[Any, Any]:
     p, q, r = PDIS_CE["pi"], PDIS_CE["mu"], PDIS_CE["r"]
     vis, vpd, pr = [], [], []
     for a0, a1 in itertools.product(range(2), repeat=2):
@@ -795,7 +797,7 @@ def _pdis_counterexample_rational() -> tuple[Fraction, Fraction]:
         vpd.append(w0 * r[a0] + w1 * r[a1])
         pr.append(q[a0] * q[a1])
 
-    def var(v: list[Fraction]) -> Fraction:
+    def var(v: list[Any]) -> Any:
         m = sum(a * b for a, b in zip(pr, v))
         return sum(a * (b - m) ** 2 for a, b in zip(pr, v))
 
@@ -887,10 +889,11 @@ def _compositions(n: int, k: int = 3) -> list[tuple[int, ...]]:
     return [(*c, n - sum(c)) for c in itertools.product(range(n + 1), repeat=k - 1) if sum(c) <= n]
 
 
-def _snis_moments_exact(n: int) -> tuple[Fraction, Fraction]:
+def _snis_moments_exact(n: int) -> tuple[Any, Any]:
     """E[SNIS_n] and E[SNIS_n^2] by enumerating multinomial counts, in rationals."""
     w = [p / q for p, q in zip(SNIS_P, SNIS_Q)]
-    m1 = m2 = Fraction(0)
+    m1: Any = Fraction(0)
+    m2: Any = Fraction(0)
     for c in _compositions(n):
         prob = Fraction(math.factorial(n), math.prod(math.factorial(x) for x in c)) * math.prod(
             q**x for q, x in zip(SNIS_Q, c))
@@ -1059,7 +1062,8 @@ def ess_stratified_exact(ctx: Context) -> Evidence:
         sample = np.repeat(np.array([float(x) for x in w]), counts)
         worst = max(worst, abs(float(I.effective_sample_size(sample)) / den - float(exact)))
     return Evidence("exact", bool(ok) and worst < 1e-12,
-                    f"stratified ESS/n = 1/(1+chi2) exactly on {n_inst} rational instances; reference within {worst:.1e}",
+                    f"stratified ESS/n = 1/(1+chi2) exactly on {n_inst} rational instances; "
+                    f"reference within {worst:.1e}",
                     {"instances": n_inst, "max_reference_error": worst, "seed": ctx.seed})
 
 
@@ -1114,8 +1118,7 @@ claim(
 # =========================================================================== TIS-BIAS-BOUND
 
 
-def _tis_quantities(p: Sequence[Fraction], q: Sequence[Fraction], f: Sequence[Fraction], c: Fraction
-                    ) -> dict[str, Fraction]:
+def _tis_quantities(p: Sequence[Any], q: Sequence[Any], f: Sequence[Any], c: Any) -> dict[str, Any]:
     w = [pi / qi for pi, qi in zip(p, q)]
     Ep = sum(pi * fi for pi, fi in zip(p, f))
     Et = sum(qi * min(wi, c) * fi for qi, wi, fi in zip(q, w, f))
@@ -1255,8 +1258,7 @@ claim(
 # =========================================================================== S1: the sample mean without 1/|B|
 
 
-def _batch_expectations(beh: Sequence[Fraction], tgt: Sequence[Fraction], r: Sequence[Fraction], size: int
-                        ) -> tuple[Fraction, Fraction]:
+def _batch_expectations(beh: Sequence[Any], tgt: Sequence[Any], r: Sequence[Any], size: int) -> tuple[Any, Any]:
     """Exact expectations of the slide's sum and of the batch mean over every ordered batch of ``size``."""
     e_sum = Fraction(0)
     for xs in itertools.product(range(len(beh)), repeat=size):
@@ -1318,7 +1320,8 @@ def sample_mean_exact(ctx: Context) -> Evidence:
             probs = np.prod(bf[xs], axis=1)
             worst = max(worst, abs(float(probs @ est) - float(mu)))
     return Evidence("exact", bool(ok) and worst < 1e-12,
-                    f"E[(1/|B|) sum_B w r] = mu exactly for |B| = 1, 2, 3 on 10 instances; reference within {worst:.1e}",
+                    f"E[(1/|B|) sum_B w r] = mu exactly for |B| = 1, 2, 3 on 10 instances; "
+                    f"reference within {worst:.1e}",
                     {"instances": 10, "batch_sizes": [1, 2, 3], "max_reference_error": worst, "seed": ctx.seed})
 
 
