@@ -1,0 +1,108 @@
+"""Batched trajectory sampling across many tabular MDPs at once (numpy, inverse CDF).
+
+:func:`sample_batched` advances ``B * E`` episodes (``E`` per MDP, ``B`` MDPs) together,
+one time step per loop iteration: the loop runs over the horizon, never over episodes
+or MDPs. Each draw is an inverse-CDF lookup done as *compare-and-count* against the
+cumulative row (``#{k < K-1 : cdf[k] <= u}``; the last CDF entry is never compared, so
+rounding in a cumulative sum can never produce an index out of range). This is exact
+inverse-CDF sampling: ``P(index = k) = cdf[k] - cdf[k-1]`` for ``u ~ U[0, 1)``.
+
+Outputs follow the time-last convention: ``states[b, e, t]`` for ``t = 0 .. H`` and
+``actions[b, e, t]`` for ``t = 0 .. H-1``. A single MDP is the case ``B = 1``; see
+also :func:`reference_impls.enumeration.sample_trajectories`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reference_impls._validation import as_float_array, check_nonneg_int, check_positive_int, check_simplex
+
+__all__ = ["BatchedTrajectories", "batched_tables", "sample_batched"]
+
+
+@dataclass(frozen=True)
+class BatchedTrajectories:
+    """Sampled episodes of ``B`` MDPs, ``E`` each, horizon ``H`` (time on the last axis).
+
+    Attributes:
+      states: ``[B, E, H + 1]`` int64.
+      actions: ``[B, E, H]`` int64.
+    """
+
+    states: np.ndarray
+    actions: np.ndarray
+
+    def gather(self, table: Any, name: str = "table") -> np.ndarray:
+        """``table[b, s_t, a_t]`` per step, ``[B, E, H]`` (e.g. rewards or log-probabilities)."""
+        tab = as_float_array(table, name, finite=False)
+        B = self.states.shape[0]
+        if tab.ndim != 3 or tab.shape[0] != B:
+            raise ValueError(f"{name}: expected shape ({B}, S, A), got {tab.shape}")
+        b = np.arange(B)[:, None, None]
+        return tab[b, self.states[..., :-1], self.actions]
+
+
+def batched_tables(transitions: Any, initial: Any, policy: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate ``[B, S, A, S]`` transitions, ``[B, S]`` initial and ``[B, S, A]`` policy tables."""
+    P = as_float_array(transitions, "transitions", ndim=4)
+    B, S, A, S2 = P.shape
+    if B == 0 or S == 0 or A == 0 or S2 != S:
+        raise ValueError(f"transitions: expected shape (B, S, A, S) with B, S, A > 0, got {P.shape}")
+    check_simplex(P, "transitions")
+    mu = check_simplex(as_float_array(initial, "initial", shape=(B, S)), "initial")
+    pi = check_simplex(as_float_array(policy, "policy", shape=(B, S, A)), "policy")
+    return P, mu, pi
+
+
+def _count_draw(cdf_cols: np.ndarray, row: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Inverse-CDF index per episode: ``#{k : cdf_cols[k, row] <= u}``.
+
+    ``cdf_cols`` is column-major (``[K-1, rows]``) so each comparison gathers from one
+    contiguous column; the loop is over the ``K - 1`` columns, the episodes are vectorized.
+    """
+    idx = np.zeros(u.shape[0], dtype=np.int64)
+    for k in range(cdf_cols.shape[0]):
+        idx += np.take(cdf_cols[k], row) <= u
+    return idx
+
+
+def sample_batched(transitions: Any, initial: Any, policy: Any, horizon: int, n_episodes: int,
+                   rng: np.random.Generator) -> BatchedTrajectories:
+    """Sample ``n_episodes`` episodes of horizon ``H`` in each of ``B`` MDPs.
+
+    Args:
+      transitions: ``[B, S, A, S]``, ``transitions[b, s, a, s2] = P_b(s2 | s, a)``.
+      initial: ``[B, S]`` start distributions.
+      policy: ``[B, S, A]`` behaviour policies (rows on the simplex).
+      horizon: ``H >= 0``.
+      n_episodes: ``E >= 1`` episodes per MDP.
+      rng: a ``numpy.random.Generator``; 2 uniforms per transition (float64), plus one
+        per episode for the start state.
+    """
+    P, mu, pi = batched_tables(transitions, initial, policy)
+    H = check_nonneg_int(horizon, "horizon")
+    E = check_positive_int(n_episodes, "n_episodes")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    B, S, A, _ = P.shape
+    # Flat CDF tables: row index b*S + s for the policy, (b*S + s)*A + a for the dynamics.
+    cdf_pi = np.ascontiguousarray(np.cumsum(pi, axis=-1)[..., :-1].reshape(B * S, A - 1).T)
+    cdf_P = np.ascontiguousarray(np.cumsum(P, axis=-1)[..., :-1].reshape(B * S * A, S - 1).T)
+    cdf_0 = np.ascontiguousarray(np.cumsum(mu, axis=-1)[:, :-1].T)  # [S-1, B]
+    M = B * E
+    episode_mdp = np.repeat(np.arange(B, dtype=np.int64), E)
+    base = episode_mdp * S  # row offset b*S of every episode
+    states = np.empty((H + 1, M), dtype=np.int64)
+    actions = np.empty((H, M), dtype=np.int64)
+    states[0] = _count_draw(cdf_0, episode_mdp, rng.random(M))
+    for t in range(H):
+        u = rng.random((2, M))
+        row = base + states[t]
+        a = _count_draw(cdf_pi, row, u[0])
+        actions[t] = a
+        states[t + 1] = _count_draw(cdf_P, row * A + a, u[1])
+    return BatchedTrajectories(states.T.reshape(B, E, H + 1), actions.T.reshape(B, E, H))

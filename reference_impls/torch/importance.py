@@ -1,0 +1,242 @@
+"""Torch mirror of :mod:`reference_impls.importance` (same names, semantics and conventions).
+
+Inputs are floating-point tensors; results keep their dtype and device. ``gamma``,
+``level`` and ``self_normalized`` are Python scalars. See the numpy module for the
+conventions (log-space ratios, ``-inf`` allowed only in ``log_probs``, time or samples
+on the last axis).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from reference_impls._validation import check_gamma, check_scalar
+from reference_impls.torch._validation import as_float_tensor, check_same_shape
+
+__all__ = [
+    "cumulative_importance_weights",
+    "effective_sample_size",
+    "effective_sample_size_log",
+    "importance_weighted_policy_gradient",
+    "importance_weights",
+    "ionides_level",
+    "log_importance_weights",
+    "ordinary_is",
+    "per_decision_is",
+    "self_normalized_is",
+    "softmax_scores",
+    "trajectory_importance_weights",
+    "trajectory_is",
+    "trajectory_log_weights",
+    "truncated_is",
+]
+
+
+def _log_probs(x: Any, name: str, *, allow_neg_inf: bool) -> torch.Tensor:
+    t = as_float_tensor(x, name, finite=False)
+    if bool(torch.isnan(t).any()):
+        raise ValueError(f"{name}: expected log-probabilities without NaN, got {int(torch.isnan(t).sum())} NaN entries")
+    if bool((t == math.inf).any()):
+        raise ValueError(f"{name}: expected log-probabilities < +inf, got {int((t == math.inf).sum())} +inf entries")
+    if not allow_neg_inf and bool((t == -math.inf).any()):
+        raise ValueError(
+            f"{name}: expected finite log-probabilities (zero support: the behaviour policy gives probability 0 "
+            f"to a sample, so its importance ratio is undefined), got {int((t == -math.inf).sum())} -inf entries"
+        )
+    return t
+
+
+def _log_ratio(log_probs: Any, behavior_log_probs: Any) -> torch.Tensor:
+    lp = _log_probs(log_probs, "log_probs", allow_neg_inf=True)
+    blp = _log_probs(behavior_log_probs, "behavior_log_probs", allow_neg_inf=False)
+    check_same_shape(log_probs=lp, behavior_log_probs=blp)
+    if lp.dtype != blp.dtype:
+        raise ValueError(f"behavior_log_probs: expected dtype {lp.dtype} (the dtype of log_probs), got {blp.dtype}")
+    return lp - blp
+
+
+def _like(x: torch.Tensor, name: str, ref: torch.Tensor, ref_name: str) -> torch.Tensor:
+    t = as_float_tensor(x, name)
+    check_same_shape(**{ref_name: ref, name: t})
+    if t.dtype != ref.dtype:
+        raise ValueError(f"{name}: expected dtype {ref.dtype} (the dtype of {ref_name}), got {t.dtype}")
+    return t
+
+
+def _weighted(values: torch.Tensor, log_w: torch.Tensor) -> torch.Tensor:
+    mag = torch.exp(log_w + torch.log(values.abs()))
+    return torch.where(values == 0, torch.zeros_like(values), torch.sign(values) * mag)
+
+
+def _samples_last(x: torch.Tensor, name: str) -> int:
+    if x.ndim < 1 or x.shape[-1] == 0:
+        raise ValueError(f"{name}: expected at least one sample on the last axis, got shape {tuple(x.shape)}")
+    return int(x.shape[-1])
+
+
+def _time_axis(lw: torch.Tensor) -> None:
+    if lw.ndim < 1:
+        raise ValueError(f"log_probs: expected a time axis (shape [..., T]), got shape {tuple(lw.shape)}")
+
+
+def log_importance_weights(log_probs: torch.Tensor, behavior_log_probs: torch.Tensor) -> torch.Tensor:
+    return _log_ratio(log_probs, behavior_log_probs)
+
+
+def importance_weights(log_probs: torch.Tensor, behavior_log_probs: torch.Tensor) -> torch.Tensor:
+    return torch.exp(_log_ratio(log_probs, behavior_log_probs))
+
+
+def trajectory_log_weights(log_probs: torch.Tensor, behavior_log_probs: torch.Tensor) -> torch.Tensor:
+    lw = _log_ratio(log_probs, behavior_log_probs)
+    _time_axis(lw)
+    return lw.sum(dim=-1)
+
+
+def trajectory_importance_weights(log_probs: torch.Tensor, behavior_log_probs: torch.Tensor) -> torch.Tensor:
+    return torch.exp(trajectory_log_weights(log_probs, behavior_log_probs))
+
+
+def cumulative_importance_weights(log_probs: torch.Tensor, behavior_log_probs: torch.Tensor) -> torch.Tensor:
+    lw = _log_ratio(log_probs, behavior_log_probs)
+    _time_axis(lw)
+    return torch.exp(torch.cumsum(lw, dim=-1))
+
+
+def _returns_inputs(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma: Any
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    lw = _log_ratio(log_probs, behavior_log_probs)
+    r = _like(rewards, "rewards", lw, "log_probs")
+    if r.ndim < 1:
+        raise ValueError(f"rewards: expected a time axis (shape [..., T]), got shape {tuple(r.shape)}")
+    g = check_gamma(gamma, allow_one=True)
+    disc = g ** torch.arange(r.shape[-1], dtype=r.dtype, device=r.device)
+    return r, lw, disc
+
+
+def trajectory_is(rewards: torch.Tensor, log_probs: torch.Tensor, behavior_log_probs: torch.Tensor,
+                  gamma: float) -> torch.Tensor:
+    r, lw, disc = _returns_inputs(rewards, log_probs, behavior_log_probs, gamma)
+    return _weighted((r * disc).sum(dim=-1), lw.sum(dim=-1))
+
+
+def per_decision_is(rewards: torch.Tensor, log_probs: torch.Tensor, behavior_log_probs: torch.Tensor,
+                    gamma: float) -> torch.Tensor:
+    r, lw, disc = _returns_inputs(rewards, log_probs, behavior_log_probs, gamma)
+    return _weighted(r * disc, torch.cumsum(lw, dim=-1)).sum(dim=-1)
+
+
+def _sample_inputs(values: Any, log_probs: Any, behavior_log_probs: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
+    lw = _log_ratio(log_probs, behavior_log_probs)
+    v = _like(values, "values", lw, "log_probs")
+    n = _samples_last(v, "values")
+    return v, lw, n
+
+
+def ordinary_is(values: torch.Tensor, log_probs: torch.Tensor, behavior_log_probs: torch.Tensor) -> torch.Tensor:
+    v, lw, n = _sample_inputs(values, log_probs, behavior_log_probs)
+    return _weighted(v, lw).sum(dim=-1) / n
+
+
+def _row_max(lw: torch.Tensor, what: str) -> torch.Tensor:
+    m = lw.max(dim=-1, keepdim=True).values
+    if bool((m == -math.inf).any()):
+        raise ValueError(f"log_probs: zero-support weights: every weight of some row is 0 (all log_probs are -inf), "
+                         f"so {what} is undefined")
+    return m
+
+
+def self_normalized_is(values: torch.Tensor, log_probs: torch.Tensor,
+                       behavior_log_probs: torch.Tensor) -> torch.Tensor:
+    v, lw, _ = _sample_inputs(values, log_probs, behavior_log_probs)
+    e = torch.exp(lw - _row_max(lw, "the self-normalized ratio sum(w f) / sum(w)"))
+    return (e * v).sum(dim=-1) / e.sum(dim=-1)
+
+
+def _log_ionides(lw: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.logsumexp(lw, dim=-1) - 0.5 * math.log(n)
+
+
+def ionides_level(log_probs: torch.Tensor, behavior_log_probs: torch.Tensor) -> torch.Tensor:
+    lw = _log_ratio(log_probs, behavior_log_probs)
+    n = _samples_last(lw, "log_probs")
+    return torch.exp(_log_ionides(lw, n))
+
+
+def truncated_is(values: torch.Tensor, log_probs: torch.Tensor, behavior_log_probs: torch.Tensor,
+                 level: float | str) -> torch.Tensor:
+    v, lw, n = _sample_inputs(values, log_probs, behavior_log_probs)
+    if isinstance(level, str):
+        if level != "ionides":
+            raise ValueError(f"level: expected a positive number or 'ionides', got {level!r}")
+        log_c = _log_ionides(lw, n).unsqueeze(-1)
+    else:
+        c = check_scalar(level, "level", lo=0.0, lo_open=True)
+        log_c = torch.full_like(lw[..., :1], math.log(c))
+    return _weighted(v, torch.minimum(lw, log_c)).sum(dim=-1) / n
+
+
+def effective_sample_size(weights: torch.Tensor) -> torch.Tensor:
+    w = as_float_tensor(weights, "weights", min_ndim=1)
+    _samples_last(w, "weights")
+    if bool((w < 0).any()):
+        raise ValueError(f"weights: expected non-negative weights, got minimum {float(w.min()):.3g}")
+    m = w.max(dim=-1, keepdim=True).values
+    if bool((m == 0).any()):
+        raise ValueError("weights: zero-support weights: every weight of some row is 0, so (sum w)^2 / sum w^2 "
+                         "is undefined")
+    u = w / m
+    return u.sum(dim=-1) ** 2 / (u * u).sum(dim=-1)
+
+
+def effective_sample_size_log(log_probs: torch.Tensor, behavior_log_probs: torch.Tensor) -> torch.Tensor:
+    lw = _log_ratio(log_probs, behavior_log_probs)
+    _samples_last(lw, "log_probs")
+    u = torch.exp(lw - _row_max(lw, "the ESS"))
+    return u.sum(dim=-1) ** 2 / (u * u).sum(dim=-1)
+
+
+def importance_weighted_policy_gradient(rewards: torch.Tensor, log_probs: torch.Tensor,
+                                        behavior_log_probs: torch.Tensor, scores: torch.Tensor,
+                                        *, self_normalized: bool = False) -> torch.Tensor:
+    lw = _log_ratio(log_probs, behavior_log_probs)
+    r = _like(rewards, "rewards", lw, "log_probs")
+    n = _samples_last(r, "rewards")
+    g = as_float_tensor(scores, "scores", min_ndim=2)
+    if tuple(g.shape[:-1]) != tuple(r.shape):
+        raise ValueError(f"scores: expected shape {(*r.shape, 'D')} (rewards' shape plus a parameter axis), "
+                         f"got {tuple(g.shape)}")
+    if g.dtype != r.dtype or g.device != r.device:
+        raise ValueError(f"scores: expected dtype {r.dtype} on {r.device}, got {g.dtype} on {g.device}")
+    if not isinstance(self_normalized, bool):
+        raise ValueError(f"self_normalized: expected a bool, got {self_normalized!r}")
+    if self_normalized:
+        e = torch.exp(lw - _row_max(lw, "the self-normalized weights"))
+        coef = r * e / e.sum(dim=-1, keepdim=True)
+    else:
+        coef = _weighted(r, lw) / n
+    return torch.einsum("...t,...td->...d", coef, g)
+
+
+def softmax_scores(logits: torch.Tensor, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    z = as_float_tensor(logits, "logits", ndim=2)
+    S, A = z.shape
+    for nm, arr, k in (("states", states, S), ("actions", actions, A)):
+        if not isinstance(arr, torch.Tensor) or arr.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8,
+                                                                  torch.int8):
+            raise ValueError(f"{nm}: expected an integer tensor, got {getattr(arr, 'dtype', type(arr).__name__)}")
+        if arr.numel() and (int(arr.min()) < 0 or int(arr.max()) >= k):
+            raise ValueError(f"{nm}: expected values in [0, {k}), got range [{int(arr.min())}, {int(arr.max())}]")
+        if arr.device != z.device:
+            raise ValueError(f"{nm}: expected device {z.device}, got {arr.device}")
+    if states.shape != actions.shape:
+        raise ValueError(f"actions: expected shape {tuple(states.shape)} (the shape of states), "
+                         f"got {tuple(actions.shape)}")
+    pi = torch.softmax(z, dim=-1)
+    s, a = states.long(), actions.long()
+    row = -pi[s] + torch.nn.functional.one_hot(a, A).to(z.dtype)  # [..., A]
+    onehot_s = torch.nn.functional.one_hot(s, S).to(z.dtype)  # [..., S]
+    return onehot_s.unsqueeze(-1) * row.unsqueeze(-2)

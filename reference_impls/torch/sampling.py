@@ -1,0 +1,102 @@
+"""Torch mirror of :mod:`reference_impls.sampling`: batched inverse-CDF trajectory sampling.
+
+Runs on the device of the tables (CPU or CUDA), one time step per loop iteration over
+``B * E`` episodes at once. Draws use ``torch.rand`` with an optional
+``torch.Generator`` (which must live on the same device), in the tables' dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from reference_impls._validation import SIMPLEX_ATOL, check_nonneg_int, check_positive_int
+from reference_impls.torch._validation import as_float_tensor
+
+__all__ = ["BatchedTrajectories", "sample_batched"]
+
+
+@dataclass(frozen=True)
+class BatchedTrajectories:
+    """``states[b, e, t]`` (``[B, E, H + 1]``) and ``actions[b, e, t]`` (``[B, E, H]``), int64."""
+
+    states: torch.Tensor
+    actions: torch.Tensor
+
+    def gather(self, table: torch.Tensor, name: str = "table") -> torch.Tensor:
+        """``table[b, s_t, a_t]`` per step, ``[B, E, H]``."""
+        tab = as_float_tensor(table, name, ndim=3, finite=False)
+        B = self.states.shape[0]
+        if tab.shape[0] != B:
+            raise ValueError(f"{name}: expected shape ({B}, S, A), got {tuple(tab.shape)}")
+        b = torch.arange(B, device=tab.device)[:, None, None]
+        return tab[b, self.states[..., :-1], self.actions]
+
+
+def _simplex(t: torch.Tensor, name: str) -> None:
+    """Rows on the simplex: sums (in float64) within ``max(1e-9, 8 eps(dtype))`` of 1."""
+    tol = max(SIMPLEX_ATOL, 8 * torch.finfo(t.dtype).eps)
+    if bool((t < 0).any()):
+        raise ValueError(f"{name}: expected non-negative probabilities, got minimum {float(t.min()):.3g}")
+    err = (t.double().sum(dim=-1) - 1).abs()
+    if bool((err > tol).any()):
+        raise ValueError(f"{name}: expected rows summing to 1 within {tol:.3g}, got an error of {float(err.max()):.3g}")
+
+
+def _count_draw(cdf_cols: torch.Tensor, row: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    idx = torch.zeros(u.shape[0], dtype=torch.int64, device=u.device)
+    for k in range(cdf_cols.shape[0]):
+        idx = idx + (cdf_cols[k][row] <= u).long()
+    return idx
+
+
+def sample_batched(transitions: torch.Tensor, initial: torch.Tensor, policy: torch.Tensor, horizon: int,
+                   n_episodes: int, generator: Any = None) -> BatchedTrajectories:
+    """Sample ``n_episodes`` episodes of horizon ``H`` in each of ``B`` MDPs (see the numpy version).
+
+    ``transitions`` ``[B, S, A, S]``, ``initial`` ``[B, S]``, ``policy`` ``[B, S, A]``: floating
+    tensors of one dtype on one device. For float32 tables the simplex tolerance is that
+    of float32 (rows must sum to 1 within ``max(1e-9, 8 * eps)``).
+    """
+    P = as_float_tensor(transitions, "transitions", ndim=4)
+    B, S, A, S2 = P.shape
+    if B == 0 or S == 0 or A == 0 or S2 != S:
+        raise ValueError(f"transitions: expected shape (B, S, A, S) with B, S, A > 0, got {tuple(P.shape)}")
+    mu = as_float_tensor(initial, "initial", ndim=2)
+    pi = as_float_tensor(policy, "policy", ndim=3)
+    if tuple(mu.shape) != (B, S):
+        raise ValueError(f"initial: expected shape ({B}, {S}), got {tuple(mu.shape)}")
+    if tuple(pi.shape) != (B, S, A):
+        raise ValueError(f"policy: expected shape ({B}, {S}, {A}), got {tuple(pi.shape)}")
+    for nm, t in (("initial", mu), ("policy", pi)):
+        if t.device != P.device or t.dtype != P.dtype:
+            raise ValueError(f"{nm}: expected dtype {P.dtype} on {P.device} (like transitions), "
+                             f"got {t.dtype} on {t.device}")
+    for nm, t in (("transitions", P), ("initial", mu), ("policy", pi)):
+        _simplex(t, nm)
+    H = check_nonneg_int(horizon, "horizon")
+    E = check_positive_int(n_episodes, "n_episodes")
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
+        if generator.device.type != P.device.type:
+            raise ValueError(f"generator: expected a generator on {P.device.type}, got {generator.device}")
+    dev, dt = P.device, P.dtype
+    cdf_pi = torch.cumsum(pi, dim=-1)[..., :-1].reshape(B * S, A - 1).T.contiguous()
+    cdf_P = torch.cumsum(P, dim=-1)[..., :-1].reshape(B * S * A, S - 1).T.contiguous()
+    cdf_0 = torch.cumsum(mu, dim=-1)[:, :-1].T.contiguous()
+    M = B * E
+    episode_mdp = torch.arange(B, device=dev).repeat_interleave(E)
+    base = episode_mdp * S
+    states = torch.empty((H + 1, M), dtype=torch.int64, device=dev)
+    actions = torch.empty((H, M), dtype=torch.int64, device=dev)
+    states[0] = _count_draw(cdf_0, episode_mdp, torch.rand(M, generator=generator, device=dev, dtype=dt))
+    for step in range(H):
+        u = torch.rand((2, M), generator=generator, device=dev, dtype=dt)
+        row = base + states[step]
+        a = _count_draw(cdf_pi, row, u[0])
+        actions[step] = a
+        states[step + 1] = _count_draw(cdf_P, row * A + a, u[1])
+    return BatchedTrajectories(states.T.reshape(B, E, H + 1), actions.T.reshape(B, E, H))
