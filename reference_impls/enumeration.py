@@ -38,12 +38,15 @@ class Trajectories:
         of each trajectory (they sum to 1); for :func:`sample_trajectories` the
         empirical weight ``1 / N``, so ``expectation`` is the sample mean.
       mdp: the MDP they belong to.
+      grid: for a full enumeration, the mixed-radix shape ``(S, A, S, ..., A, S)`` of the
+        trajectory index; per-step tables are then broadcast over it instead of gathered.
     """
 
     states: np.ndarray
     actions: np.ndarray
     probs: np.ndarray
     mdp: FiniteMDP
+    grid: tuple[int, ...] | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -57,8 +60,24 @@ class Trajectories:
     def rewards(self) -> np.ndarray:
         """``[N, H]`` expected rewards ``r(s_t, a_t)``."""
         if "rewards" not in self._cache:
-            self._cache["rewards"] = self.mdp.rewards[self.states[:, :-1], self.actions]
+            self._cache["rewards"] = self._per_step(self.mdp.rewards)
         return self._cache["rewards"]
+
+    def _per_step(self, table: np.ndarray) -> np.ndarray:
+        """``[N, H]`` array of ``table[s_t, a_t]`` (a transposed view of a time-major buffer)."""
+        H, N = self.horizon, len(self)
+        out = np.empty((H, N))
+        if self.grid is not None:
+            # full enumeration: s_t and a_t are grid axes 2t and 2t+1, so broadcast the table
+            for t in range(H):
+                shape = [1] * len(self.grid)
+                shape[2 * t], shape[2 * t + 1] = table.shape
+                out[t].reshape(self.grid)[...] = table.reshape(shape)
+        else:
+            st, at = np.ascontiguousarray(self.states.T), np.ascontiguousarray(self.actions.T)
+            for t in range(H):
+                out[t] = table[st[t], at[t]]
+        return out.T
 
     def discounted_returns(self, gamma: float | None = None) -> np.ndarray:
         """``[N]`` returns ``sum_{t<H} g^t r(s_t, a_t)`` (``g = mdp.gamma`` unless given; 1 allowed)."""
@@ -69,8 +88,7 @@ class Trajectories:
         """``[N, H]`` array of ``log policy(a_t | s_t)`` (``-inf`` where the probability is 0)."""
         pi = validate_policy(self.mdp, policy, name)
         with np.errstate(divide="ignore"):
-            logp = np.log(pi)
-        return logp[self.states[:, :-1], self.actions]
+            return self._per_step(np.log(pi))
 
     def log_prob(self, policy: Any, name: str = "policy") -> np.ndarray:
         """``[N]`` sum over steps of ``log policy(a_t|s_t)``: the policy part of ``log p(tau)``.
@@ -78,7 +96,21 @@ class Trajectories:
         The dynamics and start-state terms are omitted: they cancel in every ratio of
         trajectory probabilities under two policies.
         """
-        return self.step_log_probs(policy, name).sum(axis=1)
+        pi = validate_policy(self.mdp, policy, name)
+        with np.errstate(divide="ignore"):
+            logp = np.log(pi)
+        out = np.zeros(len(self))
+        if self.grid is not None:
+            view = out.reshape(self.grid)
+            for t in range(self.horizon):
+                shape = [1] * len(self.grid)
+                shape[2 * t], shape[2 * t + 1] = logp.shape
+                view += logp.reshape(shape)
+        else:
+            st, at = np.ascontiguousarray(self.states.T), np.ascontiguousarray(self.actions.T)
+            for t in range(self.horizon):
+                out += logp[st[t], at[t]]
+        return out
 
     def expectation(self, values: Any) -> np.ndarray:
         """``sum_i probs[i] values[i]`` for ``values`` of shape ``[N, ...]``."""
@@ -138,7 +170,7 @@ def enumerate_trajectories(mdp: FiniteMDP, policy: Any, horizon: int) -> Traject
         bshape = [1] * len(grid)
         bshape[axis] = A
         actions_tm[t].reshape(grid)[...] = np.arange(A, dtype=dtype_a).reshape(bshape)
-    return Trajectories(states_tm.T, actions_tm.T, p, mdp)
+    return Trajectories(states_tm.T, actions_tm.T, p, mdp, grid)
 
 
 def sample_trajectories(
