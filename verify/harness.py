@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import hypothesis
 import sympy as sp
-from sympy.core import random as sympy_random
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
+from sympy.core import random as sympy_random
 
 from verify.registry import EVIDENCE_KINDS, Context, Evidence
 
