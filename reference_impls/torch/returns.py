@@ -39,7 +39,8 @@ def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any
         if first is None:
             first, first_name = t, name
             if t.shape[-1] < 1:
-                raise ValueError(f"{name}: expected at least one time step on the last axis, got shape {tuple(t.shape)}")
+                raise ValueError(f"{name}: expected at least one time step on the last axis, "
+                                 f"got shape {tuple(t.shape)}")
         else:
             if t.shape != first.shape:
                 raise ValueError(f"{name}: expected shape {tuple(first.shape)} (the shape of {first_name}), "

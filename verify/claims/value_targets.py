@@ -123,7 +123,8 @@ def gae_identities_property(ctx: Context) -> Evidence:
         al = R.gae(r, v, nv, te, tr, g, lam)
         oracle = _lambda_return_oracle(r, v, nv, te, tr, g, lam)
         s = _scale(r, v, nv) * r.shape[-1]
-        errs = {"lam0_vs_td": float(np.max(np.abs(a0 - td))), "lam1_vs_return_minus_v": float(np.max(np.abs(a1 - (ret - v)))),
+        errs = {"lam0_vs_td": float(np.max(np.abs(a0 - td))),
+                "lam1_vs_return_minus_v": float(np.max(np.abs(a1 - (ret - v)))),
                 "lambda_return_vs_recursion": float(np.max(np.abs(lr - oracle))),
                 "values_plus_gae_vs_recursion": float(np.max(np.abs(v + al - oracle)))}
         err = max(errs.values()) / s
@@ -222,7 +223,8 @@ claim(
     id="GAE-IDENTITIES",
     title="GAE: lambda = 0 is the TD error, lambda = 1 the bootstrapped return minus V, V + GAE the lambda-return",
     statement=r"\hat A_t=\sum_{l\ge0}(\gamma\lambda)^l\delta_{t+l},\ \delta_t=r_t+\gamma V(s_{t+1})-V(s_t):\ "
-              r"\hat A^{\lambda=0}_t=\delta_t,\ \hat A^{\lambda=1}_t=\sum_l\gamma^l r_{t+l}+\gamma^n V(s_{t+n})-V(s_t),\ "
+              r"\hat A^{\lambda=0}_t=\delta_t,\ "
+              r"\hat A^{\lambda=1}_t=\sum_l\gamma^l r_{t+l}+\gamma^n V(s_{t+n})-V(s_t),\ "
               r"V+\hat A^{\lambda}=G^\lambda_t=r_t+\gamma[(1-\lambda)V(s_{t+1})+\lambda G^\lambda_{t+1}]",
     source=Source("Schulman et al. (2016) GAE, eqs. (11)-(18); Sutton & Barto (2018) eq. (12.18)"),
     family=FAMILY,
@@ -375,15 +377,15 @@ def vtrace_def_property(ctx: Context) -> Evidence:
     worst = [0.0]
 
     def body(x: dict[str, Any]) -> float:
-        args = [x[k] for k in ("rewards", "values", "next_values", "log_rhos", "terminated", "truncated")]
-        vs, pg = R.vtrace(*args, x["gamma"], x["lam"], x["rho_bar"], x["c_bar"], x["pg_rho_bar"])
+        r, v, nv, lr, te, tr = (x[k] for k in ("rewards", "values", "next_values", "log_rhos", "terminated",
+                                                "truncated"))
+        vs, pg = R.vtrace(r, v, nv, lr, te, tr, x["gamma"], x["lam"], x["rho_bar"], x["c_bar"], x["pg_rho_bar"])
         err = 0.0
         for b in range(vs.shape[0]):
-            evs, epg = vtrace_eq1(*(list(a[b]) for a in args[:3]), list(np.exp(x["log_rhos"][b])),
-                                  list(x["terminated"][b]), list(x["truncated"][b]), x["gamma"], x["lam"],
-                                  x["rho_bar"], x["c_bar"], x["pg_rho_bar"])
+            evs, epg = vtrace_eq1(list(r[b]), list(v[b]), list(nv[b]), list(np.exp(lr[b])), list(te[b]), list(tr[b]),
+                                  x["gamma"], x["lam"], x["rho_bar"], x["c_bar"], x["pg_rho_bar"])
             err = max(err, float(np.max(np.abs(vs[b] - evs))), float(np.max(np.abs(pg[b] - epg))))
-        rel = err / (_scale(*args[:3]) * 4.0 * vs.shape[-1])
+        rel = err / (_scale(r, v, nv) * 4.0 * vs.shape[-1])
         worst[0] = max(worst[0], rel)
         if rel > 1e-12:
             raise Violation(f"recursion vs eq. (1) differ by {err:.3g}", max_abs_diff=err, rho_bar=x["rho_bar"],
@@ -391,7 +393,8 @@ def vtrace_def_property(ctx: Context) -> Evidence:
         return rel
 
     ev = property_evidence(ctx, _active_clip_sequences(), body,
-                           summary="V-trace recursion == eq. (1) sum (vs and pg advantages), every clip and trace active",
+                           summary="V-trace recursion == eq. (1) sum (vs and pg advantages), every clip and trace "
+                                   "active",
                            target_label="residual")
     ev.figures["max_residual"] = worst[0]
     return ev
@@ -450,8 +453,9 @@ claim(
     id="VTRACE-DEF",
     title="V-trace: the recursion equals the paper's n-step sum, with clipped rho, traces c, lambda and episode ends",
     statement=r"v_s=V(x_s)+\sum_{t=s}^{s+n-1}\gamma^{t-s}\Big(\prod_{i=s}^{t-1}c_i\Big)\rho_t\big(r_t+\gamma V(x_{t+1})"
-              r"-V(x_t)\big)=V(x_s)+\delta_sV+\gamma c_s(v_{s+1}-V(x_{s+1})),\ \rho_t=\min(\bar\rho,\tfrac{\pi}{\mu}),\ "
-              r"c_i=\lambda\min(\bar c,\tfrac{\pi}{\mu});\ A^{pg}_s=\min(\bar\rho_{pg},\tfrac{\pi}{\mu})(r_s+\gamma v_{s+1}-V(x_s))",
+              r"-V(x_t)\big)=V(x_s)+\delta_sV+\gamma c_s(v_{s+1}-V(x_{s+1})),\ "
+              r"\rho_t=\min(\bar\rho,\tfrac{\pi}{\mu}),\ c_i=\lambda\min(\bar c,\tfrac{\pi}{\mu});\ "
+              r"A^{pg}_s=\min(\bar\rho_{pg},\tfrac{\pi}{\mu})(r_s+\gamma v_{s+1}-V(x_s))",
     source=Source("Espeholt et al. (2018) IMPALA, §4.1 eq. (1), Remarks 1-2, §4.2"),
     family=FAMILY,
     expected="verified",
@@ -499,7 +503,8 @@ def vtrace_onpolicy_property(ctx: Context) -> Evidence:
 
 @check("symbolic")
 def vtrace_onpolicy_symbolic(ctx: Context) -> Evidence:
-    """sympy, n = 1..6: V(x_s) + sum gamma^{t-s}(r_t + gamma V_{t+1} - V_t) - (sum gamma^{t-s} r_t + gamma^n V_{s+n}) = 0."""
+    """sympy, n = 1..6: V(x_s) + sum gamma^{t-s}(r_t + gamma V_{t+1} - V_t)
+    - (sum gamma^{t-s} r_t + gamma^n V_{s+n}) = 0."""
     g = sp.Symbol("gamma", positive=True)
     total = sp.Integer(0)
     for n in range(1, 7):
@@ -609,7 +614,8 @@ def enumerated_retrace_mean(mdp: M.FiniteMDP, pi: np.ndarray, mu: np.ndarray, Q:
 
 
 @st.composite
-def _mdp_pi_mu(draw: st.DrawFn, max_states: int = 4, max_actions: int = 3) -> tuple[M.FiniteMDP, np.ndarray, np.ndarray]:
+def _mdp_pi_mu(draw: st.DrawFn, max_states: int = 4,
+               max_actions: int = 3) -> tuple[M.FiniteMDP, np.ndarray, np.ndarray]:
     m = draw(vst.finite_mdps(n_states=st.integers(1, max_states), n_actions=st.integers(1, max_actions)))
     pi = draw(vst.policies(m.n_states, m.n_actions, floor=0.02))
     mu = draw(vst.policies(m.n_states, m.n_actions, floor=0.05))
@@ -677,8 +683,8 @@ def vtrace_fixed_point_enumerated(ctx: Context) -> Evidence:
                                                         - M.state_values(mdp, mu)))) / _vscale(mdp))
     passed = worst < 1e-12 and limit_gap < 1e-9
     return Evidence("exact", passed,
-                    f"E_mu[R.vtrace(V = V^pi_rhobar)] == V^pi_rhobar over all H=3 trajectories, {n} (MDP, rho_bar, c_bar, "
-                    "lam) cases incl. c_bar > rho_bar and rho_bar = inf; rho_bar -> 0 gives V^mu",
+                    f"E_mu[R.vtrace(V = V^pi_rhobar)] == V^pi_rhobar over all H=3 trajectories, {n} "
+                    "(MDP, rho_bar, c_bar, lam) cases incl. c_bar > rho_bar and rho_bar = inf; rho_bar -> 0 gives V^mu",
                     {"max_residual": worst, "cases": n, "rho_bar_to_0_gap_to_V_mu": limit_gap, "seed": ctx.seed})
 
 
@@ -866,7 +872,8 @@ claim(
     id="RETRACE-CONTRACTION",
     title="Retrace contracts to Q^pi with modulus at most gamma, whatever the traces in [0, pi/mu]",
     statement=r"\mathcal RQ(x,a)=Q(x,a)+\mathbb E_\mu\Big[\sum_{t\ge0}\gamma^t\Big(\prod_{s=1}^tc_s\Big)"
-              r"\big(r_t+\gamma\mathbb E_\pi Q(x_{t+1},\cdot)-Q(x_t,a_t)\big)\Big],\ c_s=\lambda\min(1,\tfrac{\pi}{\mu}):"
+              r"\big(r_t+\gamma\mathbb E_\pi Q(x_{t+1},\cdot)-Q(x_t,a_t)\big)\Big],\ "
+              r"c_s=\lambda\min(1,\tfrac{\pi}{\mu}):"
               r"\ \|\mathcal RQ-Q^\pi\|_\infty\le\gamma\|Q-Q^\pi\|_\infty",
     source=Source("Munos, Stepleton, Harutyunyan & Bellemare (2016), arXiv:1606.02647, eq. (3)-(4), Theorem 1"),
     family=FAMILY,
@@ -1072,8 +1079,8 @@ def corrected_truncation_exact(ctx: Context) -> Evidence:
     pi_f, mu_f, r_f = [Fraction(9, 10), Fraction(1, 10)], [Fraction(3, 10), Fraction(7, 10)], [Fraction(1), Fraction(0)]
 
     def bias(level: Fraction) -> Fraction:
-        return sum(mu_f[a] * min(pi_f[a] / mu_f[a], level) * r_f[a] for a in range(2)) - sum(
-            pi_f[a] * r_f[a] for a in range(2))
+        return Fraction(sum(mu_f[a] * min(pi_f[a] / mu_f[a], level) * r_f[a] for a in range(2))
+                        - sum(pi_f[a] * r_f[a] for a in range(2)))
 
     ns = [1, 4, 9, 16, 64]
     fixed_bias = [bias(Fraction(1)) for _ in ns]
