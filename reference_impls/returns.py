@@ -55,7 +55,7 @@ def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any
     shape: tuple[int, ...] | None = None
     first = ""
     for name, x in floats.items():
-        arr = as_float_array(x, name, min_ndim=1)
+        arr = _finite_float64(x, name)
         if shape is None:
             shape, first = arr.shape, name
             if arr.shape[-1] < 1:
@@ -77,6 +77,25 @@ def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any
         raise ValueError(f"truncated: expected at most one of terminated/truncated per step, "
                          f"got both set at index {idx}")
     return arrs, term, trunc
+
+
+def _finite_float64(x: Any, name: str) -> np.ndarray:
+    """``as_float_array(x, name, min_ndim=1)`` with a one-pass finiteness test; float32 and float64
+    arrays are returned as they are (computations then run in float64 via ``dtype=``).
+
+    The sum of an array is finite whenever every entry is finite, unless it overflows; only a
+    non-finite sum (a NaN/inf entry, or overflow) triggers the exact entry-wise check, which
+    then raises ``ValueError`` naming the argument (or passes, after an overflow).
+    """
+    if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) and x.ndim >= 1:
+        arr = x  # float32 is widened exactly inside the float64 ufuncs below: no copy here
+    else:
+        arr = as_float_array(x, name, min_ndim=1, finite=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(arr, axis=None)
+    if not np.isfinite(total):
+        as_float_array(arr, name)
+    return arr
 
 
 def _check_unit(x: Any, name: str) -> float:
@@ -112,47 +131,41 @@ def _scan_loop_tb(x: np.ndarray, a: np.ndarray) -> np.ndarray:
     return y
 
 
-def _scan_loop_bt(x: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """The same recurrence on ``[B, T]`` arrays (strided columns); used for short sequences."""
-    y = np.empty_like(x)
-    y[:, -1] = x[:, -1]
+def _scan_loop_inplace(x: np.ndarray, a: np.ndarray, col: np.ndarray) -> None:
+    """``x[:, t] += a[:, t] * x[:, t + 1]`` for t = T-2 .. 0 on ``[B, T]`` views (x becomes y);
+    ``col`` is a ``[B]`` scratch column."""
     mul, add = np.multiply, np.add
     for t in range(x.shape[1] - 2, -1, -1):
-        yt = y[:, t]
-        mul(a[:, t], y[:, t + 1], out=yt)
-        add(yt, x[:, t], out=yt)
-    return y
+        xt = x[:, t]
+        mul(a[:, t], x[:, t + 1], out=col)
+        add(xt, col, out=xt)
 
 
-def _scan_reduction_bt(x: np.ndarray, a: np.ndarray, stop: int = 16) -> np.ndarray:
-    """The same recurrence by odd-even (cyclic) reduction on ``[B, T]`` arrays, no transposes.
+def _scan_reduction_inplace(x: np.ndarray, a: np.ndarray, tmp: np.ndarray, stop: int = 16) -> None:
+    """The recurrence by odd-even (cyclic) reduction, in place on ``[B, T]`` views: x becomes y, a is
+    overwritten, ``tmp`` is a ``[B, >= T // 2]`` scratch buffer. No transposes, no allocations.
 
     Eliminating the odd steps gives a recurrence of half the length on the even steps,
     ``y[2m] = (x[2m] + a[2m] x[2m+1]) + (a[2m] a[2m+1]) y[2m+2]``; it is solved the same way
-    (recursively, until ``T <= stop``), and then every odd step is filled in at once,
-    ``y[2m+1] = x[2m+1] + a[2m+1] y[2m+2]``. About ``stop`` Python-level steps plus a few
-    whole-array passes per level instead of ``T`` steps; the same products and sums,
+    (recursively on the strided even columns, until ``T <= stop``), and then every odd step is
+    filled in at once, ``y[2m+1] = x[2m+1] + a[2m+1] y[2m+2]``. About ``stop`` Python-level steps
+    plus a few whole-array passes per level instead of ``T`` steps; the same products and sums,
     associated differently (no division, no logarithm, so zeros in ``a`` are harmless).
     """
-    B, T = x.shape
+    T = x.shape[1]
     if T <= stop:
-        return _scan_loop_bt(x, a)
+        _scan_loop_inplace(x, a, tmp[:, 0])
+        return
     n_odd = T // 2
-    xo, ao = x[:, 1::2], a[:, 1::2]
-    xe = x[:, 0::2].copy()
-    ae = a[:, 0::2].copy()
-    xe[:, :n_odd] += ae[:, :n_odd] * xo
+    xe, ae, xo, ao = x[:, 0::2], a[:, 0::2], x[:, 1::2], a[:, 1::2]
+    t = tmp[:, :n_odd]
+    np.multiply(ae[:, :n_odd], xo, out=t)
+    xe[:, :n_odd] += t
     ae[:, :n_odd] *= ao
-    ye = _scan_reduction_bt(xe, ae, stop)
-    y = np.empty_like(x)
-    y[:, 0::2] = ye
-    nxt = np.zeros((B, n_odd))
-    k = min(n_odd, ye.shape[1] - 1)  # y[T] = 0 when T is even
-    nxt[:, :k] = ye[:, 1:k + 1]
-    yo = y[:, 1::2]
-    np.multiply(ao, nxt, out=yo)
-    yo += xo
-    return y
+    _scan_reduction_inplace(xe, ae, tmp, stop)  # xe now holds y at the even steps
+    k = min(n_odd, xe.shape[1] - 1)  # when T is even the last odd step reads y[T] = 0: unchanged
+    np.multiply(ao[:, :k], xe[:, 1:k + 1], out=t[:, :k])
+    xo[:, :k] += t[:, :k]
 
 
 def reverse_linear_scan(x: Any, a: Any, *, method: str = "reduction") -> np.ndarray:
@@ -178,23 +191,49 @@ def reverse_linear_scan(x: Any, a: Any, *, method: str = "reduction") -> np.ndar
     return _scan_bt(xa, aa, method)
 
 
-def _scan_bt(x: np.ndarray, a: np.ndarray, method: str = "reduction") -> np.ndarray:
-    """:func:`reverse_linear_scan` without validation; ``[..., T]`` in, ``[..., T]`` out."""
+def _scan_bt(x: np.ndarray, a: np.ndarray, method: str = "reduction", *, owned: bool = False) -> np.ndarray:
+    """:func:`reverse_linear_scan` without validation; ``[..., T]`` in, ``[..., T]`` float64 out.
+
+    With ``owned=True`` (x and a are float64 temporaries of the caller) the reduction runs in place:
+    the result is ``x`` itself and ``a`` is destroyed.
+    """
     shape = x.shape
     T = shape[-1]
     if method == "loop":
         # time-major, contiguous: each step then reads and writes whole contiguous rows
-        xt = np.ascontiguousarray(x.reshape(-1, T).T)
-        at = np.ascontiguousarray(a.reshape(-1, T).T)
+        xt = np.ascontiguousarray(x.reshape(-1, T).T, dtype=np.float64)
+        at = np.ascontiguousarray(a.reshape(-1, T).T, dtype=np.float64)
         return np.ascontiguousarray(_scan_loop_tb(xt, at).T).reshape(shape)
-    return _scan_reduction_bt(x.reshape(-1, T), a.reshape(-1, T)).reshape(shape)
+    if not owned:
+        x = np.array(x, dtype=np.float64)
+        a = np.array(a, dtype=np.float64)
+    x2, a2 = x.reshape(-1, T), a.reshape(-1, T)
+    _scan_reduction_inplace(x2, a2, np.empty((x2.shape[0], max(1, T // 2))))
+    return x
 
 
-def _continue_coeff(term: np.ndarray, trunc: np.ndarray) -> np.ndarray:
-    """1.0 where the recursion at t reads t + 1 (no episode end at t and t < T - 1), else 0.0."""
+def _continue_mask(term: np.ndarray, trunc: np.ndarray) -> np.ndarray:
+    """True where the recursion at t reads t + 1: no episode end at t and t < T - 1."""
     cont = ~(term | trunc)
     cont[..., -1] = False
-    return cont.astype(np.float64)
+    return cont
+
+
+def _continue_coeff(cont: np.ndarray, value: float = 1.0) -> np.ndarray:
+    """``value`` where ``cont``, else 0.0 (float64)."""
+    out = np.zeros(cont.shape)
+    np.copyto(out, value, where=cont)
+    return out
+
+
+def _td(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, term: np.ndarray,
+        gamma: float) -> np.ndarray:
+    """``r + gamma (1 - terminated) next_values - values``, in place on one new array."""
+    out = np.multiply(next_values, gamma, dtype=np.float64)
+    np.copyto(out, 0.0, where=term)
+    out += rewards
+    out -= values
+    return out
 
 
 # --------------------------------------------------------------------------- public targets
@@ -210,11 +249,13 @@ def discounted_returns(rewards: Any, next_values: Any, terminated: Any, truncate
     """
     arrs, term, trunc = _check_sequences({"rewards": rewards, "next_values": next_values}, terminated, truncated)
     g = _check_unit(gamma, "gamma")
-    cont = _continue_coeff(term, trunc)
-    # x_t = r_t + gamma * [not terminated and not continuing] * next_values[t]
-    boot = (~term).astype(np.float64) - cont
-    x = arrs["rewards"] + g * boot * arrs["next_values"]
-    return _scan_bt(x, g * cont)
+    cont = _continue_mask(term, trunc)
+    # x_t = r_t + gamma * next_values[t] where step t ends by truncation (or is the last step), else r_t
+    x = np.multiply(arrs["next_values"], g, dtype=np.float64)
+    np.copyto(x, 0.0, where=term)
+    np.copyto(x, 0.0, where=cont)
+    x += arrs["rewards"]
+    return _scan_bt(x, _continue_coeff(cont, g), owned=True)
 
 
 def gae(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float,
@@ -234,9 +275,8 @@ def gae(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated:
                                          terminated, truncated)
     g = _check_unit(gamma, "gamma")
     lm = _check_unit(lam, "lam")
-    cont = _continue_coeff(term, trunc)
-    delta = arrs["rewards"] + (g * (~term)) * arrs["next_values"] - arrs["values"]
-    return _scan_bt(delta, (g * lm) * cont)
+    delta = _td(arrs["rewards"], arrs["values"], arrs["next_values"], term, g)
+    return _scan_bt(delta, _continue_coeff(_continue_mask(term, trunc), g * lm), owned=True)
 
 
 def lambda_returns(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float,
@@ -249,7 +289,8 @@ def lambda_returns(rewards: Any, values: Any, next_values: Any, terminated: Any,
     2018, eq. 12.18 with bootstrapping at cuts).
     """
     adv = gae(rewards, values, next_values, terminated, truncated, gamma, lam)
-    return np.asarray(values, dtype=np.float64) + adv
+    adv += np.asarray(values, dtype=np.float64)
+    return adv
 
 
 def vtrace(rewards: Any, values: Any, next_values: Any, log_rhos: Any, terminated: Any, truncated: Any,
@@ -281,16 +322,26 @@ def vtrace(rewards: Any, values: Any, next_values: Any, log_rhos: Any, terminate
     pb = _check_level(pg_rho_bar, "pg_rho_bar")
     r, v, nv = arrs["rewards"], arrs["values"], arrs["next_values"]
     with np.errstate(over="ignore"):  # exp overflow -> inf ratio, clipped below when a level is finite
-        ratio = np.exp(arrs["log_rhos"])
-    cont = _continue_coeff(term, trunc)
-    disc = g * (~term)
-    td = r + disc * nv - v
-    dv = _scan_bt(np.minimum(ratio, rb) * td, (g * lm) * np.minimum(ratio, cb) * cont)
-    vs = v + dv
-    # q_t: vs_{t+1} where the episode continues, next_values[t] where it ends
-    q = nv.copy()
-    q[..., :-1] = np.where(cont[..., :-1] > 0, vs[..., 1:], nv[..., :-1])
-    pg = np.minimum(ratio, pb) * (r + disc * q - v)
+        ratio = np.exp(arrs["log_rhos"], dtype=np.float64)
+    td = _td(r, v, nv, term, g)
+    cont = _continue_mask(term, trunc)
+    a = _continue_coeff(cont, g * lm)
+    work = np.minimum(ratio, cb)
+    a *= work  # trace coefficients gamma lam c_t, 0 at episode ends
+    np.minimum(ratio, rb, out=work)
+    work *= td  # rho_t * TD error
+    vs = _scan_bt(work, a, owned=True)  # vs - values, in place in `work`
+    vs += v
+    # pg advantages: td + gamma (q_t - next_values[t]) with q_t = vs_{t+1} where the episode continues
+    q = a  # reuse the (destroyed) coefficient buffer
+    q[..., -1] = 0.0
+    np.subtract(vs[..., 1:], nv[..., :-1], out=q[..., :-1])
+    q *= g
+    np.copyto(q, 0.0, where=~cont)
+    pg = td
+    pg += q
+    np.minimum(ratio, pb, out=ratio)
+    pg *= ratio
     return vs, pg
 
 
@@ -324,9 +375,9 @@ def retrace(rewards: Any, q_values: Any, next_expected_q: Any, log_rhos: Any, te
     cb = _check_level(c_bar, "c_bar")
     r, q, nq = arrs["rewards"], arrs["q_values"], arrs["next_expected_q"]
     with np.errstate(over="ignore"):
-        ratio = np.exp(arrs["log_rhos"])
-    cont = _continue_coeff(term, trunc)
-    c_next = np.zeros_like(ratio)
-    c_next[..., :-1] = np.minimum(ratio[..., 1:], cb)
-    delta = r + (g * (~term)) * nq - q
-    return q + _scan_bt(delta, (g * lm) * c_next * cont)
+        ratio = np.exp(arrs["log_rhos"], dtype=np.float64)
+    a = _continue_coeff(_continue_mask(term, trunc), g * lm)
+    a[..., :-1] *= np.minimum(ratio[..., 1:], cb)
+    out = _scan_bt(_td(r, q, nq, term, g), a, owned=True)
+    out += q
+    return out

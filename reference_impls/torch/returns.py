@@ -11,8 +11,9 @@ The backward recurrence ``y_t = x_t + a_t y_{t+1}`` is solved by
 * ``method="scan"``: a Hillis-Steele doubling scan over the time axis -- ``ceil(log2 T)``
   rounds of whole-tensor operations, no Python loop over time (the GPU path; the default
   on CUDA);
-* ``method="loop"``: a time-major ``[T, B]`` whole-batch loop (the default on CPU, where a
-  sequential scan makes fewer passes over memory than the doubling scan).
+* ``method="loop"``: a time-major ``[T, B]`` whole-batch loop (the default on CPU for 1024 or
+  more sequences, where a sequential scan makes fewer passes over memory than the doubling
+  scan; for fewer sequences the per-step overhead dominates and ``auto`` picks the scan).
 """
 
 from __future__ import annotations
@@ -74,11 +75,14 @@ def _check_level(x: Any, name: str) -> float:
     return v
 
 
-def _check_method(method: str, device: torch.device) -> str:
+def _check_method(method: str, like: torch.Tensor) -> str:
+    """``auto``: the doubling scan on accelerators and on CPU for small batches (fewer than 1024
+    sequences, where the loop's per-step overhead dominates), the time-major loop otherwise."""
     if method not in _METHODS:
         raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
     if method == "auto":
-        return "loop" if device.type == "cpu" else "scan"
+        n_seq = like.numel() // max(1, like.shape[-1])
+        return "loop" if (like.device.type == "cpu" and n_seq >= 1024) else "scan"
     return method
 
 
@@ -121,7 +125,7 @@ def reverse_linear_scan(x: torch.Tensor, a: torch.Tensor, *, method: str = "auto
                          f"got {tuple(as_.shape)}, {as_.dtype}, {as_.device}")
     if xs.shape[-1] < 1:
         raise ValueError(f"x: expected at least one time step on the last axis, got shape {tuple(xs.shape)}")
-    return _scan(xs, as_, _check_method(method, xs.device))
+    return _scan(xs, as_, _check_method(method, xs))
 
 
 def _continue_mask(term: torch.Tensor, trunc: torch.Tensor) -> torch.Tensor:
@@ -135,7 +139,7 @@ def discounted_returns(rewards: torch.Tensor, next_values: torch.Tensor, termina
     """Mirror of :func:`reference_impls.returns.discounted_returns`."""
     arrs, term, trunc = _check_sequences({"rewards": rewards, "next_values": next_values}, terminated, truncated)
     g = check_gamma(gamma, "gamma", allow_one=True)
-    m = _check_method(method, arrs["rewards"].device)
+    m = _check_method(method, arrs["rewards"])
     r, nv = arrs["rewards"], arrs["next_values"]
     cont = _continue_mask(term, trunc)
     boot = (~term & ~cont).to(r.dtype)
@@ -151,7 +155,7 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, 
     g = check_gamma(gamma, "gamma", allow_one=True)
     lm = check_gamma(lam, "lam", allow_one=True)
     r, v, nv = arrs["rewards"], arrs["values"], arrs["next_values"]
-    m = _check_method(method, r.device)
+    m = _check_method(method, r)
     cont = _continue_mask(term, trunc)
     delta = r + g * (~term).to(r.dtype) * nv - v
     return _scan(delta, (g * lm) * cont.to(r.dtype), m)
@@ -177,7 +181,7 @@ def vtrace(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tenso
     cb = _check_level(c_bar, "c_bar")
     pb = _check_level(pg_rho_bar, "pg_rho_bar")
     r, v, nv = arrs["rewards"], arrs["values"], arrs["next_values"]
-    m = _check_method(method, r.device)
+    m = _check_method(method, r)
     ratio = torch.exp(arrs["log_rhos"])
     cont = _continue_mask(term, trunc)
     disc = g * (~term).to(r.dtype)
@@ -201,7 +205,7 @@ def retrace(rewards: torch.Tensor, q_values: torch.Tensor, next_expected_q: torc
     lm = check_gamma(lam, "lam", allow_one=True)
     cb = _check_level(c_bar, "c_bar")
     r, q, nq = arrs["rewards"], arrs["q_values"], arrs["next_expected_q"]
-    m = _check_method(method, r.device)
+    m = _check_method(method, r)
     ratio = torch.exp(arrs["log_rhos"])
     cont = _continue_mask(term, trunc)
     c_next = torch.zeros_like(ratio)
