@@ -289,3 +289,26 @@ def test_non_finite_scalar_and_empty(fn: str) -> None:
         CALLS[fn]({k: v[:, :0] for k, v in _base().items()})
     with pytest.raises(ValueError, match=r"^rewards: expected at least 1 dimension"):
         CALLS[fn]({k: v[0, 0] for k, v in _base().items()})
+
+
+def test_inputs_are_not_modified() -> None:
+    """The fast path works in place on its own temporaries only."""
+    x = random_inputs(np.random.default_rng(9), (3, 70))
+    before = {k: v.copy() for k, v in x.items()}
+    for fn in CALLS.values():
+        fn(x)
+    R.reverse_linear_scan(x["rewards"], x["values"])
+    for k, v in x.items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+def test_float32_inputs_are_widened_exactly() -> None:
+    """float32 inputs give the same float64 result as their exact float64 widening."""
+    x = random_inputs(np.random.default_rng(10), (3, 50))
+    x32 = {k: (v.astype(np.float32) if v.dtype != bool else v) for k, v in x.items()}
+    x64 = {k: (v.astype(np.float64) if v.dtype != bool else v) for k, v in x32.items()}
+    for name, fn in CALLS.items():
+        a, b = fn(x32), fn(x64)
+        for u, w in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+            assert u.dtype == np.float64, name
+            np.testing.assert_array_equal(u, w, err_msg=name)
