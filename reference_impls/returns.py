@@ -1,0 +1,383 @@
+"""Value targets: discounted returns, GAE, lambda-returns, V-trace and Retrace (numpy, float64).
+
+Conventions (CONTRACT.md; one way, everywhere):
+
+* **Time axis last.** Every sequence argument has shape ``[..., T]`` (``T >= 1``); leading
+  axes are batch. All sequence arguments of one call have the same shape; nothing is
+  broadcast.
+* **Episode ends (Gymnasium).** ``terminated[t]``: the episode ended at step t in a
+  terminal state, so nothing is bootstrapped after it. ``truncated[t]``: it was cut at
+  step t (time limit, segment end) and ``next_values[t]`` is bootstrapped. Either one
+  stops every recursion and every trace after t. Both set at one step is an error.
+  **The end of the array is a cut**: step ``T - 1`` bootstraps from
+  ``next_values[..., T - 1]`` unless it is terminated.
+* **Next values.** ``next_values[t] = V(s_{t+1})`` of the state step t actually led to (at
+  a truncation, the final observation -- not the first state of the next episode).
+* **Discount.** ``gamma`` and ``lam`` are scalars in ``[0, 1]`` (finite sequences, so 1 is
+  allowed). Discounting is ``gamma^k`` for a reward k steps ahead.
+* **Ratios** are passed as ``log_rhos = log pi(a_t|s_t) - log mu(a_t|s_t)`` (target over
+  behaviour) and exponentiated here. Truncation levels may be ``numpy.inf`` (no clipping).
+* **Precision.** Inputs of any real dtype are converted to float64; outputs are float64.
+
+Implementation: every target here is the solution of one backward linear recurrence
+``y_t = x_t + a_t y_{t+1}`` (``a_t = 0`` at episode ends and at ``T - 1``). The inputs are
+prepared with whole-array numpy operations and the recurrence is solved by
+:func:`reverse_linear_scan` (odd-even reduction over time, vectorized over the batch; a
+time-major whole-batch loop is available as ``method="loop"``). The plain per-element loops in
+:mod:`reference_impls._returns_loop` are the readable ground truth; tests check the two agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from reference_impls._validation import as_float_array, check_bool_array, check_gamma
+
+__all__ = [
+    "discounted_returns",
+    "gae",
+    "lambda_returns",
+    "retrace",
+    "reverse_linear_scan",
+    "vtrace",
+]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any
+                     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Float64 sequences ``[..., T]`` of one shape, and the two flag arrays (bool, same shape)."""
+    arrs: dict[str, np.ndarray] = {}
+    shape: tuple[int, ...] | None = None
+    first = ""
+    for name, x in floats.items():
+        arr = _finite_float64(x, name)
+        if shape is None:
+            shape, first = arr.shape, name
+            if arr.shape[-1] < 1:
+                raise ValueError(f"{name}: expected at least one time step on the last axis, got shape {arr.shape}")
+        elif arr.shape != shape:
+            raise ValueError(f"{name}: expected shape {shape} (the shape of {first}), got {arr.shape}")
+        arrs[name] = arr
+    assert shape is not None
+    flags = []
+    for name, f in (("terminated", terminated), ("truncated", truncated)):
+        b = check_bool_array(f, name)
+        if b.shape != shape:
+            raise ValueError(f"{name}: expected shape {shape} (the shape of {first}), got {b.shape}")
+        flags.append(b)
+    term, trunc = flags
+    both = term & trunc
+    if np.any(both):
+        idx = tuple(int(i) for i in np.argwhere(both)[0])
+        raise ValueError(f"truncated: expected at most one of terminated/truncated per step, "
+                         f"got both set at index {idx}")
+    return arrs, term, trunc
+
+
+def _finite_float64(x: Any, name: str) -> np.ndarray:
+    """``as_float_array(x, name, min_ndim=1)`` with a one-pass finiteness test; float32 and float64
+    arrays are returned as they are (computations then run in float64 via ``dtype=``).
+
+    The sum of an array is finite whenever every entry is finite, unless it overflows; only a
+    non-finite sum (a NaN/inf entry, or overflow) triggers the exact entry-wise check, which
+    then raises ``ValueError`` naming the argument (or passes, after an overflow).
+    """
+    if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) and x.ndim >= 1:
+        arr = x  # float32 is widened exactly inside the float64 ufuncs below: no copy here
+    else:
+        arr = as_float_array(x, name, min_ndim=1, finite=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(arr, axis=None)
+    if not np.isfinite(total):
+        as_float_array(arr, name)
+    return arr
+
+
+def _check_unit(x: Any, name: str) -> float:
+    """A scalar in [0, 1] (gamma or lambda of a finite sequence)."""
+    return check_gamma(x, name, allow_one=True)
+
+
+def _check_level(x: Any, name: str) -> float:
+    """A truncation level: a non-negative scalar, ``inf`` allowed (no clipping)."""
+    if isinstance(x, bool | np.bool_) or np.ndim(x) != 0:
+        raise ValueError(f"{name}: expected a non-negative real scalar (inf allowed), got {x!r}")
+    try:
+        v = float(x)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected a non-negative real scalar (inf allowed), got {x!r}") from exc
+    if np.isnan(v) or v < 0:
+        raise ValueError(f"{name}: expected a non-negative real scalar (inf allowed), got {v!r}")
+    return v
+
+
+# --------------------------------------------------------------------------- the scan
+
+
+def _scan_loop_tb(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """y[t] = x[t] + a[t] * y[t + 1] on time-major ``[T, B]`` arrays, one whole-batch step per t."""
+    y = np.empty_like(x)
+    y[-1] = x[-1]
+    mul, add = np.multiply, np.add
+    for t in range(x.shape[0] - 2, -1, -1):
+        yt = y[t]
+        mul(a[t], y[t + 1], out=yt)
+        add(yt, x[t], out=yt)
+    return y
+
+
+def _scan_loop_inplace(x: np.ndarray, a: np.ndarray, col: np.ndarray) -> None:
+    """``x[:, t] += a[:, t] * x[:, t + 1]`` for t = T-2 .. 0 on ``[B, T]`` views (x becomes y);
+    ``col`` is a ``[B]`` scratch column."""
+    mul, add = np.multiply, np.add
+    for t in range(x.shape[1] - 2, -1, -1):
+        xt = x[:, t]
+        mul(a[:, t], x[:, t + 1], out=col)
+        add(xt, col, out=xt)
+
+
+def _scan_reduction_inplace(x: np.ndarray, a: np.ndarray, tmp: np.ndarray, stop: int = 16) -> None:
+    """The recurrence by odd-even (cyclic) reduction, in place on ``[B, T]`` views: x becomes y, a is
+    overwritten, ``tmp`` is a ``[B, >= T // 2]`` scratch buffer. No transposes, no allocations.
+
+    Eliminating the odd steps gives a recurrence of half the length on the even steps,
+    ``y[2m] = (x[2m] + a[2m] x[2m+1]) + (a[2m] a[2m+1]) y[2m+2]``; it is solved the same way
+    (recursively on the strided even columns, until ``T <= stop``), and then every odd step is
+    filled in at once, ``y[2m+1] = x[2m+1] + a[2m+1] y[2m+2]``. About ``stop`` Python-level steps
+    plus a few whole-array passes per level instead of ``T`` steps; the same products and sums,
+    associated differently (no division, no logarithm, so zeros in ``a`` are harmless).
+    """
+    T = x.shape[1]
+    if T <= stop:
+        _scan_loop_inplace(x, a, tmp[:, 0])
+        return
+    n_odd = T // 2
+    xe, ae, xo, ao = x[:, 0::2], a[:, 0::2], x[:, 1::2], a[:, 1::2]
+    t = tmp[:, :n_odd]
+    np.multiply(ae[:, :n_odd], xo, out=t)
+    xe[:, :n_odd] += t
+    ae[:, :n_odd] *= ao
+    _scan_reduction_inplace(xe, ae, tmp, stop)  # xe now holds y at the even steps
+    k = min(n_odd, xe.shape[1] - 1)  # when T is even the last odd step reads y[T] = 0: unchanged
+    np.multiply(ao[:, :k], xe[:, 1:k + 1], out=t[:, :k])
+    xo[:, :k] += t[:, :k]
+
+
+def reverse_linear_scan(x: Any, a: Any, *, method: str = "reduction") -> np.ndarray:
+    """Solve ``y[..., t] = x[..., t] + a[..., t] * y[..., t + 1]`` backward in time, ``y[..., T] = 0``.
+
+    Args:
+      x, a: float arrays of one shape ``[..., T]`` (time last).
+      method: ``"loop"`` (time-major contiguous ``[T, B]`` copy, one whole-batch step per
+        time step) or ``"reduction"`` (odd-even reduction on the batch-major array, no
+        transposes; the default and what the public targets use).
+
+    Returns: float64 ``y`` of the same shape. Both methods equal the plain per-element loop
+    up to rounding (tests/test_returns.py).
+    """
+    xa = as_float_array(x, "x", min_ndim=1)
+    aa = as_float_array(a, "a", min_ndim=1)
+    if aa.shape != xa.shape:
+        raise ValueError(f"a: expected shape {xa.shape} (the shape of x), got {aa.shape}")
+    if method not in ("loop", "reduction"):
+        raise ValueError(f"method: expected 'loop' or 'reduction', got {method!r}")
+    if xa.shape[-1] < 1:
+        raise ValueError(f"x: expected at least one time step on the last axis, got shape {xa.shape}")
+    return _scan_bt(xa, aa, method)
+
+
+def _scan_bt(x: np.ndarray, a: np.ndarray, method: str = "reduction", *, owned: bool = False) -> np.ndarray:
+    """:func:`reverse_linear_scan` without validation; ``[..., T]`` in, ``[..., T]`` float64 out.
+
+    With ``owned=True`` (x and a are float64 temporaries of the caller) the reduction runs in place:
+    the result is ``x`` itself and ``a`` is destroyed.
+    """
+    shape = x.shape
+    T = shape[-1]
+    if method == "loop":
+        # time-major, contiguous: each step then reads and writes whole contiguous rows
+        xt = np.ascontiguousarray(x.reshape(-1, T).T, dtype=np.float64)
+        at = np.ascontiguousarray(a.reshape(-1, T).T, dtype=np.float64)
+        return np.ascontiguousarray(_scan_loop_tb(xt, at).T).reshape(shape)
+    if not owned:
+        x = np.array(x, dtype=np.float64)
+        a = np.array(a, dtype=np.float64)
+    x2, a2 = x.reshape(-1, T), a.reshape(-1, T)
+    _scan_reduction_inplace(x2, a2, np.empty((x2.shape[0], max(1, T // 2))))
+    return x
+
+
+def _continue_mask(term: np.ndarray, trunc: np.ndarray) -> np.ndarray:
+    """True where the recursion at t reads t + 1: no episode end at t and t < T - 1."""
+    cont = ~(term | trunc)
+    cont[..., -1] = False
+    return cont
+
+
+def _continue_coeff(cont: np.ndarray, value: float = 1.0) -> np.ndarray:
+    """``value`` where ``cont``, else 0.0 (float64)."""
+    out = np.zeros(cont.shape)
+    np.copyto(out, value, where=cont)
+    return out
+
+
+def _td(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, term: np.ndarray,
+        gamma: float) -> np.ndarray:
+    """``r + gamma (1 - terminated) next_values - values``, in place on one new array."""
+    out = np.multiply(next_values, gamma, dtype=np.float64)
+    np.copyto(out, 0.0, where=term)
+    out += rewards
+    out -= values
+    return out
+
+
+# --------------------------------------------------------------------------- public targets
+
+
+def discounted_returns(rewards: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float) -> np.ndarray:
+    """Bootstrapped discounted returns ``G_t``, shape ``[..., T]``, float64.
+
+    ``G_t = r_t + gamma * G_{t+1}`` inside an episode; ``G_t = r_t + gamma * next_values[t]``
+    at a truncation or at the last step ``T - 1``; ``G_t = r_t`` at a termination.
+    Raises ``ValueError`` (naming the argument) on mismatched shapes, non-boolean flags,
+    both flags set at one step, or ``gamma`` outside ``[0, 1]``.
+    """
+    arrs, term, trunc = _check_sequences({"rewards": rewards, "next_values": next_values}, terminated, truncated)
+    g = _check_unit(gamma, "gamma")
+    cont = _continue_mask(term, trunc)
+    # x_t = r_t + gamma * next_values[t] where step t ends by truncation (or is the last step), else r_t
+    x = np.multiply(arrs["next_values"], g, dtype=np.float64)
+    np.copyto(x, 0.0, where=term)
+    np.copyto(x, 0.0, where=cont)
+    x += arrs["rewards"]
+    return _scan_bt(x, _continue_coeff(cont, g), owned=True)
+
+
+def gae(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float,
+        lam: float) -> np.ndarray:
+    """Generalized advantage estimates (Schulman et al. 2016, eqs. 11-16), shape ``[..., T]``.
+
+    ``delta_t = r_t + gamma (1 - terminated_t) next_values[t] - values[t]`` and
+    ``A_t = delta_t + gamma lam A_{t+1}`` inside an episode, ``A_t = delta_t`` at an episode end
+    (terminated or truncated) and at ``T - 1``. ``values + gae(...)`` are the lambda-returns
+    (see :func:`lambda_returns`). Identities (claim GAE-IDENTITIES): ``lam = 0`` gives the TD
+    errors; ``lam = 1`` gives ``discounted_returns(...) - values`` when
+    ``next_values[t] == values[t + 1]`` inside episodes.
+    Raises ``ValueError`` naming the argument on bad input (as :func:`discounted_returns`;
+    ``lam`` must lie in ``[0, 1]``).
+    """
+    arrs, term, trunc = _check_sequences({"rewards": rewards, "values": values, "next_values": next_values},
+                                         terminated, truncated)
+    g = _check_unit(gamma, "gamma")
+    lm = _check_unit(lam, "lam")
+    delta = _td(arrs["rewards"], arrs["values"], arrs["next_values"], term, g)
+    return _scan_bt(delta, _continue_coeff(_continue_mask(term, trunc), g * lm), owned=True)
+
+
+def lambda_returns(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float,
+                   lam: float) -> np.ndarray:
+    """The lambda-returns ``values + gae(...)`` (same arguments as :func:`gae`).
+
+    When ``next_values[t] == values[t + 1]`` inside episodes they satisfy the recursion
+    ``G^lam_t = r_t + gamma [(1 - lam) V(s_{t+1}) + lam G^lam_{t+1}]`` inside an episode and
+    ``G^lam_t = r_t + gamma (1 - terminated_t) next_values[t]`` at its end (Sutton & Barto
+    2018, eq. 12.18 with bootstrapping at cuts).
+    """
+    adv = gae(rewards, values, next_values, terminated, truncated, gamma, lam)
+    adv += np.asarray(values, dtype=np.float64)
+    return adv
+
+
+def vtrace(rewards: Any, values: Any, next_values: Any, log_rhos: Any, terminated: Any, truncated: Any,
+           gamma: float, lam: float = 1.0, rho_bar: float = 1.0, c_bar: float = 1.0,
+           pg_rho_bar: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """V-trace targets and policy-gradient advantages (Espeholt et al. 2018, eq. 1, Remarks 1-2).
+
+    With ``ratio_t = exp(log_rhos[t]) = pi(a_t|s_t) / mu(a_t|s_t)``:
+    ``rho_t = min(rho_bar, ratio_t)``, ``c_t = lam * min(c_bar, ratio_t)``,
+    ``delta_t = rho_t (r_t + gamma (1 - terminated_t) next_values[t] - values[t])``, and
+
+    * ``vs_t = values[t] + delta_t + gamma c_t (vs_{t+1} - values[t+1])`` inside an episode,
+      ``vs_t = values[t] + delta_t`` at its end and at ``T - 1``; equivalently (eq. 1)
+      ``vs_s = V(x_s) + sum_{t=s}^{e} gamma^{t-s} (prod_{i=s}^{t-1} c_i) delta_t`` with e the episode end;
+    * ``pg_advantages_t = min(pg_rho_bar, ratio_t) (r_t + gamma (1 - terminated_t) q_t - values[t])``
+      with ``q_t = vs_{t+1}`` inside an episode and ``q_t = next_values[t]`` at a truncation or
+      at ``T - 1`` (never the next episode's ``vs``).
+
+    Levels may be ``numpy.inf``. The IMPALA theorem assumes ``rho_bar >= c_bar``; other values
+    are computed as written. Returns ``(vs, pg_advantages)``, each float64 ``[..., T]``.
+    Raises ``ValueError`` naming the argument on bad input.
+    """
+    arrs, term, trunc = _check_sequences({"rewards": rewards, "values": values, "next_values": next_values,
+                                          "log_rhos": log_rhos}, terminated, truncated)
+    g = _check_unit(gamma, "gamma")
+    lm = _check_unit(lam, "lam")
+    rb = _check_level(rho_bar, "rho_bar")
+    cb = _check_level(c_bar, "c_bar")
+    pb = _check_level(pg_rho_bar, "pg_rho_bar")
+    r, v, nv = arrs["rewards"], arrs["values"], arrs["next_values"]
+    with np.errstate(over="ignore"):  # exp overflow -> inf ratio, clipped below when a level is finite
+        ratio = np.exp(arrs["log_rhos"], dtype=np.float64)
+    td = _td(r, v, nv, term, g)
+    cont = _continue_mask(term, trunc)
+    a = _continue_coeff(cont, g * lm)
+    work = np.minimum(ratio, cb)
+    a *= work  # trace coefficients gamma lam c_t, 0 at episode ends
+    np.minimum(ratio, rb, out=work)
+    work *= td  # rho_t * TD error
+    vs = _scan_bt(work, a, owned=True)  # vs - values, in place in `work`
+    vs += v
+    # pg advantages: td + gamma (q_t - next_values[t]) with q_t = vs_{t+1} where the episode continues
+    q = a  # reuse the (destroyed) coefficient buffer
+    q[..., -1] = 0.0
+    np.subtract(vs[..., 1:], nv[..., :-1], out=q[..., :-1])
+    q *= g
+    np.copyto(q, 0.0, where=~cont)
+    pg = td
+    pg += q
+    np.minimum(ratio, pb, out=ratio)
+    pg *= ratio
+    return vs, pg
+
+
+def retrace(rewards: Any, q_values: Any, next_expected_q: Any, log_rhos: Any, terminated: Any, truncated: Any,
+            gamma: float, lam: float = 1.0, c_bar: float = 1.0) -> np.ndarray:
+    """Retrace(lambda) targets for ``Q(s_t, a_t)`` (Munos et al. 2016, eq. 3), shape ``[..., T]``.
+
+    Args:
+      rewards: ``r_t``.
+      q_values: ``Q(s_t, a_t)`` of the action taken.
+      next_expected_q: ``sum_b pi(b|s_{t+1}) Q(s_{t+1}, b)`` for the state step t led to (at a
+        truncation, the final observation).
+      log_rhos: ``log pi(a_t|s_t) - log mu(a_t|s_t)``. Entry ``t = 0`` of each sequence is not
+        used: the trace of step t is ``c_t = lam * min(c_bar, ratio_t)`` and it weights the
+        correction from step t onward of the target of step ``t - 1``.
+      terminated, truncated: episode ends (module docstring).
+      gamma, lam: scalars in ``[0, 1]``; ``c_bar`` the trace level (1 in the paper).
+
+    ``delta_t = r_t + gamma (1 - terminated_t) next_expected_q[t] - q_values[t]``;
+    ``G_t = q_values[t] + delta_t + gamma c_{t+1} (G_{t+1} - q_values[t+1])`` inside an
+    episode, ``G_t = q_values[t] + delta_t`` at its end and at ``T - 1``. Equivalently
+    ``G_s = Q(s_s, a_s) + sum_{t>=s} gamma^{t-s} (prod_{i=s+1}^{t} c_i) delta_t``. Unlike V-trace
+    its expected operator has fixed point ``Q^pi`` for any traces in ``[0, pi/mu]``.
+    Raises ``ValueError`` naming the argument on bad input.
+    """
+    arrs, term, trunc = _check_sequences({"rewards": rewards, "q_values": q_values,
+                                          "next_expected_q": next_expected_q, "log_rhos": log_rhos},
+                                         terminated, truncated)
+    g = _check_unit(gamma, "gamma")
+    lm = _check_unit(lam, "lam")
+    cb = _check_level(c_bar, "c_bar")
+    r, q, nq = arrs["rewards"], arrs["q_values"], arrs["next_expected_q"]
+    with np.errstate(over="ignore"):
+        ratio = np.exp(arrs["log_rhos"], dtype=np.float64)
+    a = _continue_coeff(_continue_mask(term, trunc), g * lm)
+    a[..., :-1] *= np.minimum(ratio[..., 1:], cb)
+    out = _scan_bt(_td(r, q, nq, term, g), a, owned=True)
+    out += q
+    return out
