@@ -20,8 +20,11 @@ Conventions (CONTRACT.md; one way, everywhere):
 * **Precision.** Inputs of any real dtype are converted to float64; outputs are float64.
 
 Implementation: every target here is the solution of one backward linear recurrence
-``y_t = x_t + a_t y_{t+1}`` (``a_t = 0`` at episode ends and at ``T - 1``). The inputs are
-prepared with whole-array numpy operations and the recurrence is solved by
+``y_t = x_t + a_t y_{t+1}`` (``a_t = 0`` at episode ends and at ``T - 1``). When numba is
+importable (the optional ``fast`` extra; module flag ``_NUMBA``) the public targets run compiled
+kernels (:mod:`reference_impls._returns_numba`): a few passes per block of rows, reading float32 or
+float64 inputs directly, validating in the same passes. Otherwise (or with ``_NUMBA = False``) the
+inputs are prepared with whole-array numpy operations and the recurrence is solved by
 :func:`reverse_linear_scan` (odd-even reduction over time, vectorized over the batch; a
 time-major whole-batch loop is available as ``method="loop"``). The plain per-element loops in
 :mod:`reference_impls._returns_loop` are the readable ground truth; tests check the two agree.
@@ -29,11 +32,20 @@ time-major whole-batch loop is available as ``method="loop"``). The plain per-el
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from reference_impls._validation import as_float_array, check_bool_array, check_gamma
+
+try:  # optional compiled CPU path (the `fast` extra)
+    from reference_impls import _returns_numba as _NB
+except ImportError:  # pragma: no cover - depends on the environment
+    _NB = None  # type: ignore[assignment]
+
+#: Whether the public targets use the numba kernels; tests set it to False to run the numpy path.
+_NUMBA: bool = _NB is not None
 
 __all__ = [
     "discounted_returns",
@@ -48,14 +60,19 @@ __all__ = [
 # --------------------------------------------------------------------------- validation
 
 
-def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any
+def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any, *, full: bool = True
                      ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Float64 sequences ``[..., T]`` of one shape, and the two flag arrays (bool, same shape)."""
+    """Float sequences ``[..., T]`` of one shape (float32/float64 arrays as given, anything else as
+    float64), and the two flag arrays (bool, same shape).
+
+    ``full=False`` skips the two whole-array checks (finite values, both flags at one step) that the
+    numba kernels make in their own passes; the checks that remain come in the same order.
+    """
     arrs: dict[str, np.ndarray] = {}
     shape: tuple[int, ...] | None = None
     first = ""
     for name, x in floats.items():
-        arr = _finite_float64(x, name)
+        arr = _finite_float64(x, name) if full else _float_array(x, name)
         if shape is None:
             shape, first = arr.shape, name
             if arr.shape[-1] < 1:
@@ -71,6 +88,8 @@ def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any
             raise ValueError(f"{name}: expected shape {shape} (the shape of {first}), got {b.shape}")
         flags.append(b)
     term, trunc = flags
+    if not full:
+        return arrs, term, trunc
     both = term & trunc
     if np.any(both):
         idx = tuple(int(i) for i in np.argwhere(both)[0])
@@ -87,15 +106,52 @@ def _finite_float64(x: Any, name: str) -> np.ndarray:
     non-finite sum (a NaN/inf entry, or overflow) triggers the exact entry-wise check, which
     then raises ``ValueError`` naming the argument (or passes, after an overflow).
     """
-    if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) and x.ndim >= 1:
-        arr = x  # float32 is widened exactly inside the float64 ufuncs below: no copy here
-    else:
-        arr = as_float_array(x, name, min_ndim=1, finite=False)
+    arr = _float_array(x, name)
     with np.errstate(over="ignore", invalid="ignore"):
         total = np.add.reduce(arr, axis=None)
     if not np.isfinite(total):
         as_float_array(arr, name)
     return arr
+
+
+def _float_array(x: Any, name: str) -> np.ndarray:
+    """float32 and float64 arrays (``ndim >= 1``) as they are (float32 is widened exactly inside the
+    float64 computations: no copy here), anything else through ``as_float_array`` (no finiteness test)."""
+    if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) and x.ndim >= 1:
+        return x
+    return as_float_array(x, name, min_ndim=1, finite=False)
+
+
+def _fast_inputs(floats: dict[str, Any], terminated: Any, truncated: Any, scalars: Callable[[], tuple[float, ...]]
+                 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, tuple[int, ...], tuple[float, ...]]:
+    """Inputs of a numba kernel: the float sequences and flags as C-contiguous ``[B, T]`` arrays (all
+    float32, or all float64 when the dtypes differ), the original shape, and the checked scalars.
+
+    The whole-array checks are left to the kernel (:func:`_fast_status`). On any error this runs the
+    numpy path's validation first, so that the error raised is the one the numpy path raises.
+    """
+    try:
+        arrs, term, trunc = _check_sequences(floats, terminated, truncated, full=False)
+        vals = scalars()
+    except ValueError:
+        _check_sequences(floats, terminated, truncated)  # raises the numpy path's (first) error, if any
+        raise
+    seqs = list(arrs.values())
+    shape = seqs[0].shape
+    T = shape[-1]
+    dtype = np.float32 if all(a.dtype == np.float32 for a in seqs) else np.float64
+    flat = [np.ascontiguousarray(a, dtype=dtype).reshape(-1, T) for a in seqs]
+    te = np.ascontiguousarray(term).reshape(-1, T)
+    tr = np.ascontiguousarray(trunc).reshape(-1, T)
+    return flat, te, tr, shape, vals
+
+
+def _fast_status(status: int, floats: dict[str, Any], terminated: Any, truncated: Any) -> None:
+    """After a kernel: a non-zero status (a non-finite input, both flags at one step, or a result that
+    overflowed) runs the numpy validation, which raises its ``ValueError`` naming the argument; an
+    overflow from finite inputs passes, and the result stands (as on the numpy path)."""
+    if status:
+        _check_sequences(floats, terminated, truncated)
 
 
 def _check_unit(x: Any, name: str) -> float:
@@ -247,7 +303,14 @@ def discounted_returns(rewards: Any, next_values: Any, terminated: Any, truncate
     Raises ``ValueError`` (naming the argument) on mismatched shapes, non-boolean flags,
     both flags set at one step, or ``gamma`` outside ``[0, 1]``.
     """
-    arrs, term, trunc = _check_sequences({"rewards": rewards, "next_values": next_values}, terminated, truncated)
+    floats = {"rewards": rewards, "next_values": next_values}
+    if _NUMBA:
+        (r, nv), te, tr, shape, (g,) = _fast_inputs(floats, terminated, truncated,
+                                                    lambda: (_check_unit(gamma, "gamma"),))
+        out = np.empty(r.shape)
+        _fast_status(_NB.discounted_returns_kernel(r, nv, te, tr, g, out), floats, terminated, truncated)
+        return out.reshape(shape)
+    arrs, term, trunc = _check_sequences(floats, terminated, truncated)
     g = _check_unit(gamma, "gamma")
     cont = _continue_mask(term, trunc)
     # x_t = r_t + gamma * next_values[t] where step t ends by truncation (or is the last step), else r_t
@@ -271,8 +334,14 @@ def gae(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated:
     Raises ``ValueError`` naming the argument on bad input (as :func:`discounted_returns`;
     ``lam`` must lie in ``[0, 1]``).
     """
-    arrs, term, trunc = _check_sequences({"rewards": rewards, "values": values, "next_values": next_values},
-                                         terminated, truncated)
+    floats = {"rewards": rewards, "values": values, "next_values": next_values}
+    if _NUMBA:
+        (r, v, nv), te, tr, shape, (g, lm) = _fast_inputs(
+            floats, terminated, truncated, lambda: (_check_unit(gamma, "gamma"), _check_unit(lam, "lam")))
+        out = np.empty(r.shape)
+        _fast_status(_NB.gae_kernel(r, v, nv, te, tr, g, g * lm, out), floats, terminated, truncated)
+        return out.reshape(shape)
+    arrs, term, trunc = _check_sequences(floats, terminated, truncated)
     g = _check_unit(gamma, "gamma")
     lm = _check_unit(lam, "lam")
     delta = _td(arrs["rewards"], arrs["values"], arrs["next_values"], term, g)
@@ -313,13 +382,20 @@ def vtrace(rewards: Any, values: Any, next_values: Any, log_rhos: Any, terminate
     are computed as written. Returns ``(vs, pg_advantages)``, each float64 ``[..., T]``.
     Raises ``ValueError`` naming the argument on bad input.
     """
-    arrs, term, trunc = _check_sequences({"rewards": rewards, "values": values, "next_values": next_values,
-                                          "log_rhos": log_rhos}, terminated, truncated)
-    g = _check_unit(gamma, "gamma")
-    lm = _check_unit(lam, "lam")
-    rb = _check_level(rho_bar, "rho_bar")
-    cb = _check_level(c_bar, "c_bar")
-    pb = _check_level(pg_rho_bar, "pg_rho_bar")
+    floats = {"rewards": rewards, "values": values, "next_values": next_values, "log_rhos": log_rhos}
+
+    def scalars() -> tuple[float, ...]:
+        return (_check_unit(gamma, "gamma"), _check_unit(lam, "lam"), _check_level(rho_bar, "rho_bar"),
+                _check_level(c_bar, "c_bar"), _check_level(pg_rho_bar, "pg_rho_bar"))
+
+    if _NUMBA:
+        (r32, v32, nv32, lr32), te, tr, shape, levels = _fast_inputs(floats, terminated, truncated, scalars)
+        vs_out, pg_out = np.empty(r32.shape), np.empty(r32.shape)
+        _fast_status(_NB.vtrace_kernel(r32, v32, nv32, lr32, te, tr, *levels, vs_out, pg_out),
+                     floats, terminated, truncated)
+        return vs_out.reshape(shape), pg_out.reshape(shape)
+    arrs, term, trunc = _check_sequences(floats, terminated, truncated)
+    g, lm, rb, cb, pb = scalars()
     r, v, nv = arrs["rewards"], arrs["values"], arrs["next_values"]
     with np.errstate(over="ignore"):  # exp overflow -> inf ratio, clipped below when a level is finite
         ratio = np.exp(arrs["log_rhos"], dtype=np.float64)
@@ -367,12 +443,18 @@ def retrace(rewards: Any, q_values: Any, next_expected_q: Any, log_rhos: Any, te
     its expected operator has fixed point ``Q^pi`` for any traces in ``[0, pi/mu]``.
     Raises ``ValueError`` naming the argument on bad input.
     """
-    arrs, term, trunc = _check_sequences({"rewards": rewards, "q_values": q_values,
-                                          "next_expected_q": next_expected_q, "log_rhos": log_rhos},
-                                         terminated, truncated)
-    g = _check_unit(gamma, "gamma")
-    lm = _check_unit(lam, "lam")
-    cb = _check_level(c_bar, "c_bar")
+    floats = {"rewards": rewards, "q_values": q_values, "next_expected_q": next_expected_q, "log_rhos": log_rhos}
+
+    def scalars() -> tuple[float, ...]:
+        return _check_unit(gamma, "gamma"), _check_unit(lam, "lam"), _check_level(c_bar, "c_bar")
+
+    if _NUMBA:
+        (r32, q32, nq32, lr32), te, tr, shape, (g, lm, cb) = _fast_inputs(floats, terminated, truncated, scalars)
+        out = np.empty(r32.shape)
+        _fast_status(_NB.retrace_kernel(r32, q32, nq32, lr32, te, tr, g, lm, cb, out), floats, terminated, truncated)
+        return out.reshape(shape)
+    arrs, term, trunc = _check_sequences(floats, terminated, truncated)
+    g, lm, cb = scalars()
     r, q, nq = arrs["rewards"], arrs["q_values"], arrs["next_expected_q"]
     with np.errstate(over="ignore"):
         ratio = np.exp(arrs["log_rhos"], dtype=np.float64)

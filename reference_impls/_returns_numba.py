@@ -1,0 +1,227 @@
+"""Compiled (numba) kernels for :mod:`reference_impls.returns`: the CPU fast path.
+
+Private module; import it only through :mod:`reference_impls.returns`, which uses it when numba
+is importable (``returns._NUMBA``) and otherwise falls back to its numpy implementation. The
+semantics are the module docstring of :mod:`reference_impls.returns` (time axis last, Gymnasium
+``terminated``/``truncated``, the end of the array is a cut); the plain loops of
+:mod:`reference_impls._returns_loop` are the ground truth both paths are tested against.
+
+Layout: inputs are C-contiguous ``[B, T]`` arrays (the wrapper reshapes leading batch axes
+into ``B``), float32 or float64, read directly (float32 is widened exactly); flags are bool
+``[B, T]``; outputs are float64 ``[B, T]``.
+
+Every target is ``y_t = x_t + a_t y_{t+1}`` backward in time. A single row's recurrence is
+latency-bound (one dependent multiply-add per step), so each kernel works on blocks of
+``_ROWS`` rows: for every row of the block, one forward elementwise pass (vectorized by LLVM)
+computes ``x`` into the output row and ``a`` into a small scratch block; then one backward
+pass runs the ``_ROWS`` independent recurrences interleaved (see :func:`_scan4`), which keeps the
+FMA pipeline busy; a last forward pass adds values / forms the V-trace pg advantages.
+
+Validation in the same passes: each kernel returns a status, 0 when the inputs are valid.
+A non-finite input makes the output at ``t = 0`` of its row non-finite (it enters ``x`` by
+multiplication, never by selection, and the recurrence carries NaN/inf backward through every
+coefficient, 0 included), so the kernels test one entry per row; ``log_rhos`` (which enters
+only through ``min``) is tested explicitly, and "both flags at one step" is OR-reduced in the
+forward pass. A non-zero status makes the wrapper run the numpy validation, which raises the
+exact ``ValueError`` of the numpy path (naming the argument); it can also be a false alarm
+(finite inputs whose result overflows), in which case the wrapper returns the result, as the
+numpy path does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+
+__all__ = ["discounted_returns_kernel", "gae_kernel", "retrace_kernel", "vtrace_kernel"]
+
+#: Rows whose recurrences are interleaved in one backward pass.
+_ROWS = 4
+#: ``contract`` only: allows fused multiply-add, keeps IEEE NaN/inf semantics (no ``x * 0 -> 0``).
+_FM = {"contract"}
+
+_jit: Any = numba.njit(cache=True, fastmath=_FM, nogil=True)
+_jit_inline: Any = numba.njit(cache=True, fastmath=_FM, inline="always")
+
+
+# --------------------------------------------------------------------------- the scans
+
+
+@_jit_inline
+def _scan1(y: np.ndarray, a: np.ndarray, i: int, j: int, T: int) -> None:
+    """``y[i, t] += a[j, t] * y[i, t + 1]`` for t = T-2 .. 0 (one row; ``a[j, T-1]`` is unused)."""
+    acc = y[i, T - 1]
+    for t in range(T - 2, -1, -1):
+        acc = y[i, t] + a[j, t] * acc
+        y[i, t] = acc
+
+
+@_jit_inline
+def _scan4(y: np.ndarray, a: np.ndarray, b0: int, T: int) -> None:
+    """:func:`_scan1` on rows ``b0 .. b0 + 3`` of ``y`` (coefficients rows 0..3 of ``a``), interleaved:
+    four independent dependency chains per step instead of one."""
+    y0 = y[b0, T - 1]
+    y1 = y[b0 + 1, T - 1]
+    y2 = y[b0 + 2, T - 1]
+    y3 = y[b0 + 3, T - 1]
+    for t in range(T - 2, -1, -1):
+        y0 = y[b0, t] + a[0, t] * y0
+        y[b0, t] = y0
+        y1 = y[b0 + 1, t] + a[1, t] * y1
+        y[b0 + 1, t] = y1
+        y2 = y[b0 + 2, t] + a[2, t] * y2
+        y[b0 + 2, t] = y2
+        y3 = y[b0 + 3, t] + a[3, t] * y3
+        y[b0 + 3, t] = y3
+
+
+@_jit_inline
+def _scan_block(y: np.ndarray, a: np.ndarray, b0: int, nb: int, T: int) -> None:
+    if nb == _ROWS:
+        _scan4(y, a, b0, T)
+    else:
+        for j in range(nb):
+            _scan1(y, a, b0 + j, j, T)
+
+
+@_jit_inline
+def _rows_finite(y: np.ndarray, b0: int, nb: int) -> bool:
+    ok = True
+    for j in range(nb):
+        ok = ok and math.isfinite(y[b0 + j, 0])
+    return ok
+
+
+@_jit_inline
+def _row_both_and_lr(te: np.ndarray, tr: np.ndarray, lr: np.ndarray, i: int, T: int) -> bool:
+    """Whether row i is bad: both flags at one step, or a non-finite log-ratio (``x - x`` is NaN
+    exactly for NaN/inf)."""
+    both = False
+    chk = 0.0
+    for t in range(T):
+        both |= te[i, t] & tr[i, t]
+        chk += lr[i, t] - lr[i, t]
+    return both or not math.isfinite(chk)
+
+
+# --------------------------------------------------------------------------- the targets
+
+
+@_jit
+def discounted_returns_kernel(r: np.ndarray, nv: np.ndarray, te: np.ndarray, tr: np.ndarray, g: float,
+                              out: np.ndarray) -> int:
+    """``out = discounted_returns(...)``; returns 0 when the inputs are valid (module docstring)."""
+    B, T = r.shape
+    a = np.empty((_ROWS, T))
+    bad = False
+    for b0 in range(0, B, _ROWS):
+        nb = min(_ROWS, B - b0)
+        for j in range(nb):
+            i = b0 + j
+            both = False
+            for t in range(T - 1):
+                cont = 1.0 - (te[i, t] | tr[i, t])
+                # bootstrap weight 1 at a truncation, 0 at a termination or inside an episode
+                boot = (1.0 - te[i, t]) - cont
+                out[i, t] = r[i, t] + (g * nv[i, t]) * boot
+                a[j, t] = g * cont
+                both |= te[i, t] & tr[i, t]
+            t = T - 1
+            out[i, t] = r[i, t] + (g * nv[i, t]) * (1.0 - te[i, t])
+            both |= te[i, t] & tr[i, t]
+            bad |= both
+        _scan_block(out, a, b0, nb, T)
+        bad |= not _rows_finite(out, b0, nb)
+    return 1 if bad else 0
+
+
+@_jit
+def gae_kernel(r: np.ndarray, v: np.ndarray, nv: np.ndarray, te: np.ndarray, tr: np.ndarray, g: float, gl: float,
+               out: np.ndarray) -> int:
+    """``out = gae(...)`` with ``gl = gamma * lam``; returns 0 when the inputs are valid."""
+    B, T = r.shape
+    a = np.empty((_ROWS, T))
+    bad = False
+    for b0 in range(0, B, _ROWS):
+        nb = min(_ROWS, B - b0)
+        for j in range(nb):
+            i = b0 + j
+            both = False
+            for t in range(T):
+                out[i, t] = r[i, t] + (g * nv[i, t]) * (1.0 - te[i, t]) - v[i, t]
+                a[j, t] = gl * (1.0 - (te[i, t] | tr[i, t]))
+                both |= te[i, t] & tr[i, t]
+            bad |= both
+        _scan_block(out, a, b0, nb, T)
+        bad |= not _rows_finite(out, b0, nb)
+    return 1 if bad else 0
+
+
+@_jit
+def vtrace_kernel(r: np.ndarray, v: np.ndarray, nv: np.ndarray, lr: np.ndarray, te: np.ndarray, tr: np.ndarray,
+                  g: float, lam: float, rho_bar: float, c_bar: float, pg_rho_bar: float, vs: np.ndarray,
+                  pg: np.ndarray) -> int:
+    """``vs, pg = vtrace(...)``; returns 0 when the inputs are valid."""
+    B, T = r.shape
+    gl = g * lam
+    a = np.empty((_ROWS, T))
+    ratio = np.empty((_ROWS, T))
+    bad = False
+    for b0 in range(0, B, _ROWS):
+        nb = min(_ROWS, B - b0)
+        for j in range(nb):
+            i = b0 + j
+            bad |= _row_both_and_lr(te, tr, lr, i, T)
+            for t in range(T):
+                ratio[j, t] = math.exp(np.float64(lr[i, t]))
+            for t in range(T):
+                rt = ratio[j, t]
+                td = r[i, t] + (g * nv[i, t]) * (1.0 - te[i, t]) - v[i, t]
+                pg[i, t] = td
+                vs[i, t] = min(rho_bar, rt) * td
+                a[j, t] = gl * min(c_bar, rt) if not (te[i, t] | tr[i, t]) else 0.0
+        _scan_block(vs, a, b0, nb, T)  # vs - values
+        bad |= not _rows_finite(vs, b0, nb)
+        for j in range(nb):
+            i = b0 + j
+            # pg_t = min(pg_rho_bar, ratio_t) (td_t + gamma (vs_{t+1} - next_values[t])) inside an episode
+            for t in range(T - 1):
+                gc = g * (1.0 - (te[i, t] | tr[i, t]))
+                q = vs[i, t + 1] + v[i, t + 1] - nv[i, t]
+                pg[i, t] = min(pg_rho_bar, ratio[j, t]) * (pg[i, t] + gc * q)
+                vs[i, t] += v[i, t]
+            t = T - 1
+            pg[i, t] = min(pg_rho_bar, ratio[j, t]) * pg[i, t]
+            vs[i, t] += v[i, t]
+    return 1 if bad else 0
+
+
+@_jit
+def retrace_kernel(r: np.ndarray, q: np.ndarray, nq: np.ndarray, lr: np.ndarray, te: np.ndarray, tr: np.ndarray,
+                   g: float, lam: float, c_bar: float, out: np.ndarray) -> int:
+    """``out = retrace(...)``; returns 0 when the inputs are valid."""
+    B, T = r.shape
+    gl = g * lam
+    a = np.empty((_ROWS, T))
+    bad = False
+    for b0 in range(0, B, _ROWS):
+        nb = min(_ROWS, B - b0)
+        for j in range(nb):
+            i = b0 + j
+            bad |= _row_both_and_lr(te, tr, lr, i, T)
+            for t in range(T - 1):
+                # the trace of the next action weights the correction from step t + 1 onward
+                c = gl * min(c_bar, math.exp(np.float64(lr[i, t + 1])))
+                a[j, t] = c if not (te[i, t] | tr[i, t]) else 0.0
+            for t in range(T):
+                out[i, t] = r[i, t] + (g * nq[i, t]) * (1.0 - te[i, t]) - q[i, t]
+        _scan_block(out, a, b0, nb, T)  # target - q_values
+        bad |= not _rows_finite(out, b0, nb)
+        for j in range(nb):
+            i = b0 + j
+            for t in range(T):
+                out[i, t] += q[i, t]
+    return 1 if bad else 0
