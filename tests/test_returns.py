@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reference_impls import _returns_loop as RL
 from reference_impls import returns as R
+
+
+@pytest.fixture(autouse=True, params=["numba", "numpy"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test in this module runs on both implementations of the public targets: the numba
+    kernels (skipped where numba is not installed) and the numpy fallback."""
+    if request.param == "numba":
+        pytest.importorskip("numba")
+        assert R._NB is not None  # numba importable, so the kernels module must have loaded
+    monkeypatch.setattr(R, "_NUMBA", request.param == "numba")
+    return str(request.param)
 
 
 def random_inputs(rng: np.random.Generator, shape: tuple[int, ...], p_end: float = 0.15) -> dict[str, np.ndarray]:
@@ -48,7 +59,7 @@ def test_fast_equals_loop(shape: tuple[int, ...], gamma: float, lam: float) -> N
                                RL.retrace_loop(r, v, nv, lr, te, tr, gamma, lam, 1.0), rtol=0, atol=tol * 20)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(1, 80), st.integers(1, 4), st.integers(0, 2**31 - 1), st.sampled_from([0.0, 0.3, 0.99, 1.0]))
 def test_fast_equals_loop_hypothesis(T: int, B: int, seed: int, g: float) -> None:
     x = random_inputs(np.random.default_rng(seed), (B, T), p_end=0.3)
@@ -312,3 +323,124 @@ def test_float32_inputs_are_widened_exactly() -> None:
         for u, w in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
             assert u.dtype == np.float64, name
             np.testing.assert_array_equal(u, w, err_msg=name)
+
+
+# --------------------------------------------------------------------------- both paths: dispatch, layouts, dtypes
+
+
+def test_dispatch_follows_the_flag(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numba kernels run exactly when ``_NUMBA`` is set (so the numpy rows of this module really
+    test the numpy path)."""
+    calls: list[str] = []
+    if R._NB is not None:
+        for name in ("discounted_returns_kernel", "gae_kernel", "vtrace_kernel", "retrace_kernel"):
+            kernel = getattr(R._NB, name)
+            monkeypatch.setattr(R._NB, name, lambda *a, _k=kernel, _n=name: calls.append(_n) or _k(*a))
+    x = _base((3, 6))
+    for fn in CALLS.values():
+        fn(x)
+    assert len(calls) == (5 if path == "numba" else 0)  # lambda_returns goes through gae
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (4, 1), (5, 2), (9, 40), (2, 2, 3, 17), (8, 300)])
+def test_equals_loop_float32_and_float64(dtype: type, shape: tuple[int, ...]) -> None:
+    """Both paths against the plain loops, within 1e-12 relative to the scale of the targets, on
+    float32 and float64 inputs (float32 compared with the loops on its exact float64 widening),
+    row counts that are and are not multiples of the kernels' row block, and leading batch axes."""
+    rng = np.random.default_rng(abs(hash((shape, str(dtype)))) % 2**32)
+    x = random_inputs(rng, shape, p_end=0.2)
+    x = {k: (v.astype(dtype) if v.dtype != bool else v) for k, v in x.items()}
+    w = {k: (v.astype(np.float64) if v.dtype != bool else v) for k, v in x.items()}
+    r, v, nv, lr, te, tr = (x[k] for k in ("rewards", "values", "next_values", "log_rhos", "terminated", "truncated"))
+    r6, v6, nv6, lr6 = (w[k] for k in ("rewards", "values", "next_values", "log_rhos"))
+
+    def close(got: np.ndarray, want: np.ndarray) -> None:
+        assert got.dtype == np.float64 and got.shape == want.shape
+        scale = max(1.0, float(np.max(np.abs(want))))
+        assert float(np.max(np.abs(got - want))) <= 1e-12 * scale
+
+    close(R.discounted_returns(r, nv, te, tr, 0.97), RL.discounted_returns_loop(r6, nv6, te, tr, 0.97))
+    close(R.gae(r, v, nv, te, tr, 0.97, 0.9), RL.gae_loop(r6, v6, nv6, te, tr, 0.97, 0.9))
+    for levels in [(1.0, 1.0, 1.0), (1.7, 0.6, 0.9), (np.inf, np.inf, np.inf), (0.0, 0.0, 0.0)]:
+        vs, pg = R.vtrace(r, v, nv, lr, te, tr, 0.97, 0.8, *levels)
+        evs, epg = RL.vtrace_loop(r6, v6, nv6, lr6, te, tr, 0.97, 0.8, *levels)
+        close(vs, evs)
+        close(pg, epg)
+    for c_bar in (1.0, 0.5, np.inf):
+        close(R.retrace(r, v, nv, lr, te, tr, 0.97, 0.8, c_bar), RL.retrace_loop(r6, v6, nv6, lr6, te, tr, 0.97, 0.8,
+                                                                                   c_bar))
+
+
+def test_non_contiguous_and_mixed_dtype_inputs() -> None:
+    """Transposed views, strided slices and a mix of float32/float64/int inputs give the same result
+    as contiguous float64 copies."""
+    rng = np.random.default_rng(11)
+    x = random_inputs(rng, (40, 9), p_end=0.2)
+    xt = {k: np.ascontiguousarray(v.T).T for k, v in x.items()}  # Fortran-ordered views
+    assert not xt["rewards"].flags.c_contiguous
+    xs = {k: np.repeat(v, 2, axis=-1)[..., ::2] for k, v in x.items()}  # strided on the time axis
+    xm = dict(x, rewards=x["rewards"].astype(np.float32).astype(np.float64), values=x["values"].astype(np.float32),
+              next_values=np.round(x["next_values"] * 4).astype(np.int64))
+    xm64 = {k: (v.astype(np.float64) if v.dtype != bool else v) for k, v in xm.items()}
+    for name, fn in CALLS.items():
+        for got, want in [(fn(xt), fn(x)), (fn(xs), fn(x)), (fn(xm), fn(xm64))]:
+            for u, w in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+                np.testing.assert_array_equal(u, w, err_msg=name)
+
+
+@pytest.mark.parametrize("fn", list(CALLS))
+@pytest.mark.parametrize("where", [(0, 0), (1, 3), (2, 1)])
+def test_non_finite_anywhere_names_the_argument(fn: str, where: tuple[int, int]) -> None:
+    """NaN, +inf or -inf in any position of any input (first and last step, a row that is not the
+    first) raises the same message on both paths; in particular a bad next value at a terminated
+    step (where it is not used) and a bad first log-ratio of Retrace (also not used) are still
+    rejected."""
+    for key in USES[fn]:
+        for bad in (np.nan, np.inf, -np.inf):
+            x = _base((3, 4))
+            x["terminated"][where] = True
+            x[key] = x[key].copy()
+            x[key][where] = bad
+            name = ARG_NAMES.get(fn, {}).get(key, key)
+            with pytest.raises(ValueError, match=f"^{name}: expected finite values, got 1 NaN/inf entry$"):
+                CALLS[fn](x)
+
+
+def test_first_error_wins_as_on_the_numpy_path() -> None:
+    """With several faults at once, the error raised is the one the numpy path raises first
+    (sequences in argument order, then flags, then gamma, lam and the levels)."""
+    x = _base()
+    x["values"] = x["values"].copy()
+    x["values"][0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^values: expected finite"):
+        CALLS["gae"](x, gamma=2.0)
+    y = _base()
+    y["next_values"] = y["next_values"][:, :3]
+    y["values"] = y["values"].copy()
+    y["values"][0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"^values: expected finite"):
+        CALLS["vtrace"](y)
+    z = _base()
+    z["terminated"][0, 0] = z["truncated"][0, 0] = True
+    with pytest.raises(ValueError, match=r"^truncated: expected at most one"):
+        CALLS["retrace"](z, lam=-1.0)
+    with pytest.raises(ValueError, match=r"^lam: "):
+        CALLS["retrace"](_base(), lam=-1.0, c_bar=-1.0)
+
+
+def test_overflow_from_finite_inputs_is_not_an_error() -> None:
+    """Finite inputs whose targets overflow are valid input: both paths return the same non-finite
+    result instead of raising (the kernels' finiteness signal is only a hint)."""
+    big = np.full((2, 3), 1e308)
+    no = np.zeros((2, 3), dtype=bool)
+    with np.errstate(over="ignore"):
+        out = R.discounted_returns(big, big, no, no, 1.0)
+    assert np.all(np.isinf(out)) and np.all(out > 0)
+    np.testing.assert_array_equal(out, RL.discounted_returns_loop(big, big, no, no, 1.0))
+    # exp(800) overflows to inf; the levels (1) clip it, so the targets are those of ratio 1 (log-ratio 0)
+    lr = np.full((2, 3), 800.0)
+    vs, pg = R.vtrace(np.ones((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)), lr, no, no, 0.9)
+    evs, epg = RL.vtrace_loop(np.ones((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)), no, no, 0.9)
+    np.testing.assert_array_equal(vs, evs)
+    np.testing.assert_array_equal(pg, epg)
