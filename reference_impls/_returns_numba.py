@@ -107,6 +107,58 @@ def _row_both_and_lr(te: np.ndarray, tr: np.ndarray, lr: np.ndarray, i: int, T: 
     return both or not math.isfinite(chk)
 
 
+# --------------------------------------------------------------------------- exp of a row
+
+# Cody-Waite split of ln 2 (fdlibm's e_exp.c constants): LN2_HI has trailing zero bits, so k * LN2_HI is exact.
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e00
+
+
+@_jit_inline
+def _exp_row(lr: np.ndarray, i: int, T: int, ratio: np.ndarray, j: int, bits: np.ndarray) -> None:
+    """``ratio[j, t] = exp(lr[i, t])`` for t < T, in float64, in a form LLVM vectorizes (numba's
+    ``math.exp`` is a scalar libm call, about 10x slower here).
+
+    ``exp(x) = 2^k exp(r)`` with ``k = round(x / ln 2)`` and ``r = x - k ln 2`` (Cody-Waite, |r| <= 0.35);
+    ``exp(r)`` by its Taylor polynomial of degree 13 (remainder below ``0.35^14 / 14! < 1e-17``), and
+    ``2^k`` assembled from its bits in an int64 scratch row. Relative error about 1 ulp of libm's
+    (tests compare against ``math.exp``). Arguments outside ``[-708, 709]`` (a subnormal result,
+    overflow to inf) are recomputed with ``math.exp``.
+    """
+    outside = 0
+    for t in range(T):
+        x = np.float64(lr[i, t])
+        outside += (x > 709.0) | (x < -708.0)
+        xc = min(max(x, -708.0), 709.0)
+        kf = np.floor(xc * _INV_LN2 + 0.5)
+        rr = (xc - kf * _LN2_HI) - kf * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * rr + 1.0 / 479001600.0
+        p = p * rr + 1.0 / 39916800.0
+        p = p * rr + 1.0 / 3628800.0
+        p = p * rr + 1.0 / 362880.0
+        p = p * rr + 1.0 / 40320.0
+        p = p * rr + 1.0 / 5040.0
+        p = p * rr + 1.0 / 720.0
+        p = p * rr + 1.0 / 120.0
+        p = p * rr + 1.0 / 24.0
+        p = p * rr + 1.0 / 6.0
+        p = p * rr + 0.5
+        p = p * rr + 1.0
+        p = p * rr + 1.0
+        bits[t] = (np.int64(kf) + 1023) << 52  # the float64 2^k, k in [-1021, 1023]
+        ratio[j, t] = p
+    scale = bits.view(np.float64)
+    for t in range(T):
+        ratio[j, t] *= scale[t]
+    if outside:
+        for t in range(T):
+            x = np.float64(lr[i, t])
+            if x > 709.0 or x < -708.0:
+                ratio[j, t] = math.exp(x)
+
+
 # --------------------------------------------------------------------------- the targets
 
 
@@ -169,14 +221,14 @@ def vtrace_kernel(r: np.ndarray, v: np.ndarray, nv: np.ndarray, lr: np.ndarray, 
     gl = g * lam
     a = np.empty((_ROWS, T))
     ratio = np.empty((_ROWS, T))
+    bits = np.empty(T, dtype=np.int64)
     bad = False
     for b0 in range(0, B, _ROWS):
         nb = min(_ROWS, B - b0)
         for j in range(nb):
             i = b0 + j
             bad |= _row_both_and_lr(te, tr, lr, i, T)
-            for t in range(T):
-                ratio[j, t] = math.exp(np.float64(lr[i, t]))
+            _exp_row(lr, i, T, ratio, j, bits)
             for t in range(T):
                 rt = ratio[j, t]
                 td = r[i, t] + (g * nv[i, t]) * (1.0 - te[i, t]) - v[i, t]
@@ -206,15 +258,18 @@ def retrace_kernel(r: np.ndarray, q: np.ndarray, nq: np.ndarray, lr: np.ndarray,
     B, T = r.shape
     gl = g * lam
     a = np.empty((_ROWS, T))
+    ratio = np.empty((1, T))
+    bits = np.empty(T, dtype=np.int64)
     bad = False
     for b0 in range(0, B, _ROWS):
         nb = min(_ROWS, B - b0)
         for j in range(nb):
             i = b0 + j
             bad |= _row_both_and_lr(te, tr, lr, i, T)
+            _exp_row(lr, i, T, ratio, 0, bits)
             for t in range(T - 1):
                 # the trace of the next action weights the correction from step t + 1 onward
-                c = gl * min(c_bar, math.exp(np.float64(lr[i, t + 1])))
+                c = gl * min(c_bar, ratio[0, t + 1])
                 a[j, t] = c if not (te[i, t] | tr[i, t]) else 0.0
             for t in range(T):
                 out[i, t] = r[i, t] + (g * nq[i, t]) * (1.0 - te[i, t]) - q[i, t]
