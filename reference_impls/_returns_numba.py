@@ -126,10 +126,10 @@ def _exp_row(lr: np.ndarray, i: int, T: int, ratio: np.ndarray, j: int, bits: np
     (tests compare against ``math.exp``). Arguments outside ``[-708, 709]`` (a subnormal result,
     overflow to inf) are recomputed with ``math.exp``.
     """
-    outside = 0
+    outside = False  # whether any argument lies outside [-708, 709]
     for t in range(T):
         x = np.float64(lr[i, t])
-        outside += (x > 709.0) | (x < -708.0)
+        outside |= bool((x > 709.0) | (x < -708.0))
         xc = min(max(x, -708.0), 709.0)
         kf = np.floor(xc * _INV_LN2 + 0.5)
         rr = (xc - kf * _LN2_HI) - kf * _LN2_LO
