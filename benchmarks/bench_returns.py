@@ -256,14 +256,15 @@ def run(quick: bool = False) -> str:
         summary += shape_summary
     if torch is not None and prev_threads is not None:
         torch.set_num_threads(prev_threads)
-    lines += ["**Target** (issue 7): CPU GAE and V-trace within 2x of the anchor. Results: " + "; ".join(summary)
+    lines += ["**Target** (issue 7): CPU GAE and V-trace within 2x of the anchor: **not met** (see the ratios). "
+              "Results: " + "; ".join(summary)
               + ". The second ratio divides by the anchor's time scaled to the bytes our function must move with "
               f"float32 inputs and float64 outputs (GAE {KERNEL_BYTES['gae']} B/el, V-trace {KERNEL_BYTES['vtrace']} "
               f"B/el, anchor {ANCHOR_BYTES} B/el), i.e. at the anchor's bandwidth; the float64 output alone makes "
               "the first ratio >= 1.8 (GAE) and >= 2.8 (V-trace) even for a kernel at the bandwidth limit.", "",
-              "Where the numba time goes: the public function returns a fresh float64 array (the (context) "
-              "kernel row writes into a preallocated one: the difference is mostly page faults of the new "
-              "multi-MB output); the recurrence of one row is latency-bound (one dependent multiply-add "
+              "Where the numba time goes: almost all of it in the kernel (compare the (context) row, which "
+              "writes into a preallocated output, with the public function, which validates, allocates and "
+              "returns a fresh float64 array); the recurrence of one row is latency-bound (one dependent multiply-add "
               "per step, about 1 ns/el), so the kernels interleave the recurrences of 4 rows (about 0.5 ns/el) "
               "after a vectorized elementwise pass (about 0.2 ns/el); V-trace adds an exp per element (a "
               "vectorizable polynomial exp, about 0.7 ns/el; libm's scalar exp cost about 6 ns/el), a third "
