@@ -148,8 +148,9 @@ def conjugate_gradient(
     if bnorm == 0.0:
         return x
     rr = float(r @ r)
+    stop = max(tol, 10.0 * float(np.finfo(np.float64).eps)) * bnorm
     for _ in range(k_max):
-        if np.sqrt(rr) <= tol * bnorm:
+        if np.sqrt(rr) <= stop:
             break
         Ap = as_float_array(matvec(p.copy()), "matvec", shape=(bb.size,))
         pAp = float(p @ Ap)

@@ -299,7 +299,7 @@ def drift_fixture(ctx: Context) -> Evidence:
             ok = ok and abs(r - expect) < mp.mpf(10) ** -40 and r * 1 <= c3
     # mutation: per-step bound is attained with equality, so 0.95 x bound fails at t = 1
     lemma3_ratio = rows[0]["lemma3_ratio"]  # gamma = 0.9, alpha = 1e-3: 0.99108
-    figs = {"max_equality_error": float(worst_eq), "fixture_ratio_per_step": 1.0,
+    figs: dict[str, Any] = {"max_equality_error": float(worst_eq), "fixture_ratio_per_step": 1.0,
             "fixture_ratio_lemma3": lemma3_ratio, "lemma3": rows, "dps": DPS}
     figs["mutation_per_step"] = _mutation_figures("STATE-DRIFT", 1.0)
     figs["mutation_lemma3"] = _mutation_figures("CPO-LEMMA3", lemma3_ratio)
@@ -488,7 +488,8 @@ def cpi_fixture(ctx: Context) -> Evidence:
             rows.append({"gamma": float(gamma), "alpha": float(alpha), "ratio_unsimplified": float(r["CPI"]),
                          "ratio_eq6": float(r["CPI-6"])})
     fix_ratio = rows[0]["ratio_unsimplified"] / c
-    figs = {"fixture_ratio": fix_ratio, "rows": rows, "max_deviation_from_equality": float(worst_dev), "dps": DPS}
+    figs: dict[str, Any] = {"fixture_ratio": fix_ratio, "rows": rows,
+                            "max_deviation_from_equality": float(worst_dev), "dps": DPS}
     figs["mutation"] = _mutation_figures("CPI", fix_ratio)
     ok = worst_dev < mp.mpf(10) ** -40 and fix_ratio <= 1 + 1e-12 and figs["mutation"]["mutation_detected"]
     return Evidence("high-precision", bool(ok), "escape chain attains the unsimplified CPI bound with equality; "
@@ -578,7 +579,7 @@ def trpo_fixtures(ctx: Context) -> Evidence:
         ec8 = ec["TRPO-8"] / BOUND_SCALE["TRPO-8"]
         expect8 = mp.mpf("0.1") / (2 * (1 - mp.mpf("0.9") * (1 - mp.mpf("0.001"))))
         inst44 = inst["TRPO-44"] / c44
-    figs = {"escape_chain_eq44_ratio": float(ec44), "escape_chain_eq8_ratio": float(ec8),
+    figs: dict[str, Any] = {"escape_chain_eq44_ratio": float(ec44), "escape_chain_eq8_ratio": float(ec8),
             "escape_chain_eq8_closed_form": float(expect8), "fixture_ratio": float(inst44),
             "instance_eq8_ratio": float(inst["TRPO-8"]), "instance_alpha": float(inst["alpha"]),
             "instance_eps": float(inst["eps_max"]), "gamma": 0.9, "dps": DPS}
@@ -761,7 +762,7 @@ def cpo_fixture(ctx: Context) -> Evidence:
         expect = (1 - g) / (1 - g * (1 - a))
         ratio = r["CPO-COR1"] / c1
         dev = abs(r["CPO-COR1"] - expect)
-    figs = {"fixture_ratio": float(ratio), "closed_form": float(expect), "gamma": 0.9, "alpha": 1e-3,
+    figs: dict[str, Any] = {"fixture_ratio": float(ratio), "closed_form": float(expect), "gamma": 0.9, "alpha": 1e-3,
             "eps_new": float(r["eps_new"]), "mean_tv": float(r["mean_tv"]), "dps": DPS}
     figs["mutation"] = _mutation_figures("CPO-COR1", float(ratio))
     ok = dev < mp.mpf(10) ** -40 and ratio <= 1 and figs["mutation"]["mutation_detected"]
@@ -866,7 +867,7 @@ def pinsker_fixture(ctx: Context) -> Evidence:
             rows.append({"delta": float(delta), "ratio": float(ratio),
                          "series_1_minus_d2_over_3": float(1 - delta**2 / 3), "l1_form_ratio": float(l1_ratio)})
     fix = rows[1]["ratio"]
-    figs = {"fixture_ratio": fix, "rows": rows, "dps": DPS}
+    figs: dict[str, Any] = {"fixture_ratio": fix, "rows": rows, "dps": DPS}
     figs["mutation"] = _mutation_figures("PINSKER", fix)
     ok = all(r["ratio"] <= 1 and r["l1_form_ratio"] <= 1 for r in rows) and abs(fix - 0.9999667) < 1e-7 \
         and figs["mutation"]["mutation_detected"]
@@ -1256,11 +1257,16 @@ def trpo_line_search(ctx: Context) -> Evidence:
                                 counterexample={"instance": i})
         # negative control: a surrogate whose improvement is always negative is never accepted
         g = G.surrogate_gradient(mdp, z, z)
-        bad = T.trpo_step(g, F, lambda s: -1.0 - float(np.sum(s**2)),
-                          lambda s, mdp=mdp, z=z: T.mean_kl(mdp, z, z + s), max_kl)
+        def always_worse(s: np.ndarray) -> float:
+            return -1.0 - float(np.sum(s**2))
+
+        def kl_of(s: np.ndarray, mdp: M.FiniteMDP = mdp, z: np.ndarray = z) -> float:
+            return T.mean_kl(mdp, z, z + s)
+
+        bad = T.trpo_step(g, F, always_worse, kl_of, max_kl)
         if bad.accepted or np.any(bad.step != 0):
             return Evidence("exact", False, "negative control accepted a step", {"instance": i})
-    figs = {"instances": n, "accepted": accepted, "accepted_after_backtracking": backtracked,
+    figs: dict[str, Any] = {"instances": n, "accepted": accepted, "accepted_after_backtracking": backtracked,
             "max_full_step_quadratic_kl_error": worst_full, "seed": ctx.seed,
             "acceptance_rule": "first of beta_k = 0.5^k full step (k <= 10) with mean KL(old||new) <= max_kl and "
                                "surrogate improvement > 0"}
@@ -1285,6 +1291,949 @@ claim(
     notes="Acceptance here is strict (KL <= delta, improvement > 0); OpenAI baselines accepts KL <= 1.5 delta and "
           "improvement >= 0.",
 )
+
+# =========================================================================== seed statements (S1, S0)
+#
+# Each seed statement is checked *as written* (kind "seed-statement"), with the line quoted
+# from the seed file, and paired with a corrected statement (kind "correction").
+
+
+def _escape_marginals(alpha: float, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    ec = fixtures.escape_chain(0.9, alpha)
+    return M.state_marginals(ec.mdp, ec.pi_new, horizon), M.state_marginals(ec.mdp, ec.pi_old, horizon)
+
+
+@check("exact")
+def seed_drift_exact(ctx: Context) -> Evidence:
+    """Escape chain alpha = eps = 0.1 (TV per state = 0.1): the slide's equation |Dp| = (1-(1-eps)^t)|Dp|
+    forces |Dp| = 0 for t >= 1, yet |Dp| = 2(1-(1-eps)^t) != 0; and at t = 0 the strict '< 2 eps t' reads 0 < 0."""
+    eps = 0.1
+    pn, po = _escape_marginals(eps, 6)
+    rows = []
+    for t in range(6):
+        lhs = float(np.sum(np.abs(pn[t] - po[t])))  # the slide's |p_theta(s_t) - p_theta'(s_t)| as an L1 norm
+        middle = (1 - (1 - eps) ** t) * lhs
+        rows.append({"t": t, "lhs_l1": lhs, "middle": middle, "rhs_2_eps_t": 2 * eps * t,
+                     "equation_holds": abs(lhs - middle) < 1e-12, "strict_lt_holds": lhs < 2 * eps * t})
+    fails = [r for r in rows if not r["equation_holds"] or not r["strict_lt_holds"]]
+    return Evidence("exact", not fails, "the slide's drift equation fails on the escape chain (t=3: "
+                    f"|Dp|_1 = {rows[3]['lhs_l1']:.4f} but (1-(1-eps)^t)|Dp|_1 = {rows[3]['middle']:.4f}); "
+                    "at t = 0 the strict '<' reads 0 < 0",
+                    {"eps": eps, "rows": rows}, counterexample=fails[:2] if fails else None)
+
+
+@check("symbolic")
+def seed_drift_symbolic(ctx: Context) -> Evidence:
+    """sympy: with |Dp|_1 = 2(1-(1-eps)^t) on the escape chain, |Dp| - (1-(1-eps)^t)|Dp| = 2(1-eps)^t(1-(1-eps)^t)
+    is not identically 0."""
+    e, t = sp.symbols("epsilon t", positive=True)
+    l1 = 2 * (1 - (1 - e) ** t)
+    return symbolic_evidence(l1 - (1 - (1 - e) ** t) * l1, "slide equation |Dp| = (1-(1-eps)^t)|Dp| as an identity")
+
+
+claim(
+    id="SEED-S1-STATE-DRIFT",
+    title="S1: '|p_theta(s_t) - p_theta'(s_t)| = (1-(1-eps)^t)|p_theta'(s_t) - p_theta(s_t)| < 2 eps t'",
+    statement=r"|p_\theta(s_t)-p_{\theta'}(s_t)|=(1-(1-\epsilon)^t)|p_{\theta'}(s_t)-p_\theta(s_t)|<2\epsilon t",
+    source=Source("Seed S1 (lecture slides), line 416 (repeated at line 431)",
+                  quote=r"$$|p_{\theta}(s_t) - p_{\theta'}(s_t)| = (1 - (1 - \epsilon)^t)|p_{\theta'}(s_t) - "
+                        r"p_{\theta}(s_t)| < 2\epsilon t$$",
+                  seed_file=S1),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_drift_exact, seed_drift_symbolic),
+    conventions=("eps read as a per-state TV bound (the slide's 'different action with prob at most eps')",),
+    notes="As an equation it says x = c x with c = 1-(1-eps)^t in (0, 1), forcing x = 0; the right factor must be "
+          "the disagreement-conditioned distributions (Levine's p_mistake). The step <= 2(1-(1-eps)^t) is missing, "
+          "'<' must be '<=' (t = 0), and eps must bound TV (1/2 L1): if it bounds L1 the disagreement probability is "
+          "eps/2 and the constant halves.",
+)
+
+claim(
+    id="SEED-S1-STATE-DRIFT-CORRECTED",
+    title="Corrected drift bound: ||p_t' - p_t||_1 <= 2(1-(1-alpha)^t) <= 2 alpha t",
+    statement=r"\max_s D_{TV}(\pi'(\cdot|s),\pi(\cdot|s))\le\alpha\Rightarrow\|p_t^{\pi'}-p_t^\pi\|_1\le"
+              r"2(1-(1-\alpha)^t)\le2\alpha t",
+    source=Source("TRPO (Schulman et al. 2015) App. A coupling argument; Levine CS285 L9"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S1-STATE-DRIFT",
+    checks=(drift_fixture, drift_symbolic, drift_property),
+    conventions=(CONV_TV, "L1 norm over states; alpha a TV (1/2 L1) bound"),
+    uses=("STATE-DRIFT-BOUND",),
+)
+
+# --------------------------------------------------------------------------- S1 surrogate approximation
+
+
+@check("exact")
+def seed_surr_approx_exact(ctx: Context) -> Evidence:
+    """At theta' = theta the slide's right side is E[sum_t gamma^t A(s_t, a_t)] + O(0) = 0 exactly (E_pi A = 0),
+    so it claims J(theta) ~ 0; on random MDPs J(theta) is O(1): the left side must be J(theta') - J(theta)."""
+    rng = ctx.rng()
+    rows = []
+    for _ in range(3):
+        mdp = M.random_mdp(rng, 3, 2, 0.9, reward_range=(0.0, 1.0))
+        pi = M.softmax(rng.normal(size=(3, 2)))
+        rhs = float(M.visitation(mdp, pi) @ np.sum(pi * M.advantages(mdp, pi), axis=1))  # eps = 0: no error term
+        rows.append({"J": M.expected_return(mdp, pi), "rhs_at_theta_prime_eq_theta": rhs})
+    bad = [r for r in rows if abs(r["J"] - r["rhs_at_theta_prime_eq_theta"]) > 1e-6]
+    return Evidence("exact", not bad, "slide's approximation at theta' = theta gives 0 for J(theta) = "
+                    f"{rows[0]['J']:.4f}: the left side must be J(theta') - J(theta) (and a sum over t is missing)",
+                    {"rows": rows, "seed": ctx.seed}, counterexample=bad[0] if bad else None)
+
+
+@check("symbolic")
+def seed_surr_approx_symbolic(ctx: Context) -> Evidence:
+    """sympy, 2-state MDP, symbolic policy: J - sum_s rho(s) sum_a pi A is not identically 0 (it equals J)."""
+    from verify.claims.policy_gradient import sympy_two_state_mdp
+
+    p0, p1 = sp.symbols("p0 p1", positive=True)
+    pi = [[p0, 1 - p0], [p1, 1 - p1]]
+    ev = sympy_eval(sympy_two_state_mdp(), pi)
+    rhs = sum(ev["rho"][s] * sum(pi[s][a] * ev["A"][s][a] for a in range(2)) for s in range(2))
+    return symbolic_evidence(sp.cancel(sp.together(ev["J"] - rhs)),
+                             "J(theta) = E[sum_t gamma^t ratio A] at theta' = theta (slide, error term 0)")
+
+
+claim(
+    id="SEED-S1-SURROGATE-APPROX",
+    title="S1: 'J(theta')|_theta ~ E[ratio gamma^t A] + O(2 t eps r_max/(1-gamma))'",
+    statement=r"J(\theta')|_\theta\approx\mathbb{E}_{s_t\sim p_\theta,a_t\sim\pi_\theta}\big[\tfrac{\pi_{\theta'}}"
+              r"{\pi_\theta}\gamma^tA^{\pi_\theta}(s_t,a_t)\big]+O\big(\tfrac{2t\epsilon r_{max}}{1-\gamma}\big)",
+    source=Source("Seed S1 (lecture slides), line 420 (boxed again at line 436)",
+                  quote=r"$$J(\theta')|_{\theta} \approx \mathbb{E}_{s_t \sim p_{\theta}, a_t \sim "
+                        r"\pi_{\theta}(a_t|s_t)} \left[\frac{\pi_{\theta'}(a_t|s_t)}{\pi_{\theta}(a_t|s_t)} "
+                        r"\gamma^t A^{\pi_{\theta}}(s_t, a_t) \right] + O(\frac{2t\epsilon r_{max}}{1 - \gamma})$$",
+                  seed_file=S1),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_surr_approx_exact, seed_surr_approx_symbolic),
+    notes="Also: the sum over t is missing and the error term has a free t (Levine's form subtracts "
+          "sum_t 2 eps t C).",
+)
+
+claim(
+    id="SEED-S1-SURROGATE-APPROX-CORRECTED",
+    title="Corrected: J(theta') - J(theta) = L - J(theta) + O(alpha^2), with TRPO eq. (44) as the rigorous error",
+    statement=r"J(\theta')-J(\theta)=\sum_s\rho_\theta(s)\sum_a\pi_{\theta'}(a|s)A^{\pi_\theta}(s,a)+E,\ "
+              r"|E|\le\tfrac{4\alpha^2\gamma\epsilon}{(1-\gamma)(1-\gamma(1-\alpha))}",
+    source=Source("TRPO (Schulman et al. 2015) eq. (3) and App. A eq. (44); CPO Corollary 1"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S1-SURROGATE-APPROX",
+    checks=(trpo_fixtures, trpo_symbolic, surr_error_property),
+    conventions=(CONV_TV, CONV_A, CONV_RHO),
+    uses=("TRPO-BOUND", "SURR-APPROX-ERROR"),
+)
+
+# --------------------------------------------------------------------------- S1 "proxy is also a lower bound"
+
+
+def _smoothed_escape(beta: float, alpha: float) -> tuple[M.FiniteMDP, np.ndarray, np.ndarray, np.ndarray]:
+    """Escape chain (gamma = 0.9) with a full-support old policy (1-beta) old + beta pi' and
+    new = (1-alpha) old_beta + alpha pi' (so every KL is finite)."""
+    ec = fixtures.escape_chain(0.9, 0.0)
+    old = (1 - beta) * ec.pi_old + beta * ec.pi_other
+    return ec.mdp, old, (1 - alpha) * old + alpha * ec.pi_other, alpha * (ec.pi_other - old)
+
+
+@check("exact")
+def seed_proxy_lower_bound_exact(ctx: Context) -> Evidence:
+    """Escape chain (gamma = 0.9, eps = 1): L(new) > eta(new) for every alpha in (0, 1]; maximizing L over the
+    mixture family picks alpha = 1, where J = eps(1-2 gamma)/(1-gamma) = -8 < J(old) = 0. Same with a
+    full-support old policy (beta = 0.2)."""
+    rows = []
+    for a in (0.01, 0.1, 0.5, 1.0):
+        ec = fixtures.escape_chain(0.9, a)
+        diff = a * (ec.pi_other - ec.pi_old)
+        L = M.expected_return(ec.mdp, ec.pi_old) + surrogate_gain(ec.mdp, ec.pi_old, diff)
+        eta = M.expected_return(ec.mdp, ec.pi_new)
+        rows.append({"alpha": a, "L": L, "eta": eta, "L_minus_eta": -exact_gap(ec.mdp, ec.pi_old, ec.pi_new, diff)})
+    argmax = max(rows, key=lambda r: r["L"])
+    m, old, new, diff = _smoothed_escape(0.2, 0.3)
+    smooth = {"beta": 0.2, "alpha": 0.3, "L": M.expected_return(m, old) + surrogate_gain(m, old, diff),
+              "eta": M.expected_return(m, new), "J_old": M.expected_return(m, old)}
+    not_lower = [r for r in rows if r["L"] > r["eta"]]
+    ec0 = fixtures.escape_chain(0.9, 0.0)
+    worse = argmax["eta"] < M.expected_return(ec0.mdp, ec0.pi_old)
+    passed = not not_lower and not worse and smooth["L"] <= smooth["eta"]
+    return Evidence("exact", passed,
+                    f"L exceeds eta at every alpha (alpha=0.1: L - eta = {rows[1]['L_minus_eta']:.4f}); the proxy's "
+                    f"argmax alpha=1 gives J = {argmax['eta']:.3f} < J(old) = 0",
+                    {"rows": rows, "proxy_argmax": argmax, "full_support_case": smooth},
+                    counterexample={"alpha": 0.1, "L": rows[1]["L"], "eta": rows[1]["eta"]})
+
+
+@check("symbolic")
+def seed_proxy_lower_bound_symbolic(ctx: Context) -> Evidence:
+    """sympy: on the escape chain eta - L = -2 g alpha^2 eps/((1-g)(1-g(1-alpha))) < 0; at gamma = 9/10,
+    alpha = 1/10, eps = 1 it is exactly -18/91."""
+    E = sympy_escape_chain()
+    val = sp.nsimplify(E["gap"].subs({E["g"]: sp.Rational(9, 10), E["a"]: sp.Rational(1, 10), E["e"]: 1}))
+    return Evidence("symbolic", bool(val >= 0), f"eta - L = {val} < 0 exactly: the proxy is not a lower bound",
+                    {"eta_minus_L": str(val), "closed_form": str(sp.factor(E["gap"]))},
+                    counterexample={"gamma": "9/10", "alpha": "1/10", "eps": 1, "eta_minus_L": str(val)})
+
+
+claim(
+    id="SEED-S1-PROXY-LOWER-BOUND",
+    title="S1: 'This proxy objective is also a lower bound, optimizing this optimizes the original objective.'",
+    statement=r"L_\theta(\theta')\le J(\theta')\ \text{for all }\theta'\ \text{and}\ \arg\max L\ \text{improves}\ J",
+    source=Source("Seed S1 (lecture slides), line 422 (repeated at line 438)",
+                  quote="This proxy objective is also a lower bound, optimizing this optimizes the original objective.",
+                  seed_file=S1),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_proxy_lower_bound_exact, seed_proxy_lower_bound_symbolic),
+    notes="Only the proxy minus the penalty (TRPO eq. 8-10, CPO Cor. 1) is a lower bound (a minorizer, MM).",
+)
+
+
+@check("property")
+def minorizer_property(ctx: Context) -> Evidence:
+    """Hypothesis MDPs/pairs: M(new) = L(new) - C max_s KL(old||new) <= eta(new), M(old) = eta(old)
+    (reference surrogate), and the MM step argmax over {old} u {mixtures} of M never decreases eta."""
+    worst = [0.0]
+
+    def body(x: tuple[Any, ...]) -> float:
+        mdp, old, _new, other, _a, _d = x
+        g = mdp.gamma
+        eps = float(np.max(np.abs(M.advantages(mdp, old))))
+        C = 4 * eps * g / (1 - g) ** 2
+        J_old = M.expected_return(mdp, old)
+        if abs(G.surrogate(mdp, np.log(old), np.log(old)) - J_old) > 1e-10 * _scale(mdp):
+            raise Violation("M(old) != eta(old)")
+        best, best_val = old, J_old
+        for a in (0.0, 1e-3, 1e-2, 0.05, 0.1, 0.3, 1.0):
+            diff = a * (other - old)
+            new = old + diff
+            Lv = J_old + surrogate_gain(mdp, old, diff)
+            Mv = Lv - C * float(np.max(kl_rows(old, new)))
+            gap = exact_gap(mdp, old, new, diff)
+            if Mv > Lv + gap + 1e-10 * _scale(mdp):
+                raise Violation("minorizer above eta", alpha=a, M=Mv, eta=Lv + gap)
+            if Mv > best_val:
+                best, best_val = new, Mv
+        improvement = M.expected_return(mdp, best) - J_old
+        if improvement < -1e-10 * _scale(mdp):
+            raise Violation("MM step decreased eta", improvement=improvement)
+        worst[0] = max(worst[0], -improvement)
+        return 0.0
+
+    ev = property_evidence(ctx, mixture_cases(), body, summary="L - C KL_max is a minorizer touching at old; "
+                           "maximizing it never decreases eta (TRPO eq. 10)")
+    ev.figures["largest_decrease"] = worst[0]
+    return ev
+
+
+@check("high-precision")
+def minorizer_escape_chain(ctx: Context) -> Evidence:
+    """Escape chain in mpmath (gamma = 0.9, eps = 1): M_TV(alpha) = L - 4 eps g alpha^2/(1-g)^2 is maximized
+    at alpha* = (1-g)/(8g); eta(alpha*) > eta(old) = 0 and M_TV <= eta on an alpha grid."""
+    with mp.workdps(DPS):
+        g = mp.mpf(9) / 10
+        a_star = (1 - g) / (8 * g)
+        worst = mp.mpf(-1)
+        for a in [a_star, mp.mpf(1) / 100, mp.mpf(1) / 10, mp.mpf(1) / 2, mp.mpf(1)]:
+            mm, old, new, _ = mp_escape_chain(g, a)
+            L = mm.ret(old) + a * mp.fsum(mm.visitation(old)[s] * mm.advantages(old)[s][1] for s in range(1))
+            Mv = L - 4 * g * a**2 / (1 - g) ** 2
+            worst = max(worst, Mv - mm.ret(new))
+        mm, old, new, _ = mp_escape_chain(g, a_star)
+        gain = mm.ret(new) - mm.ret(old)
+    ok = worst <= 0 and gain > 0
+    return Evidence("high-precision", bool(ok),
+                    f"MM step alpha* = {float(a_star):.5f} improves eta by {float(gain):.4g}; "
+                    "the penalized proxy stays below eta", {"alpha_star": float(a_star), "eta_gain": float(gain),
+                                                           "max_M_minus_eta": float(worst), "dps": DPS})
+
+
+claim(
+    id="SEED-S1-PROXY-LOWER-BOUND-CORRECTED",
+    title="Corrected: the proxy minus the KL (or TV^2) penalty is a minorizer; maximizing it improves J",
+    statement=r"M_i(\pi)=L_{\pi_i}(\pi)-C\,D_{KL}^{\max}(\pi_i,\pi)\le\eta(\pi),\ M_i(\pi_i)=\eta(\pi_i)\Rightarrow"
+              r"\eta(\arg\max M_i)\ge\eta(\pi_i),\ C=\tfrac{4\epsilon\gamma}{(1-\gamma)^2}",
+    source=Source("TRPO (Schulman et al. 2015) eqs. (9)-(10) (minorization-maximization)"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S1-PROXY-LOWER-BOUND",
+    checks=(minorizer_property, minorizer_escape_chain),
+    conventions=("D_KL^max old-to-new", CONV_A),
+    uses=("TRPO-BOUND",),
+)
+
+# --------------------------------------------------------------------------- S1 Pinsker in "TV" form
+
+
+@check("exact")
+def seed_pinsker_exact(ctx: Context) -> Evidence:
+    """The strict '<' fails at P = Q (0 < 0); with '<=' and TV = 1/2 L1 the bound holds but is loose by exactly 2
+    (Bernoulli ratio TV/sqrt(2KL) -> 1/2), and it is Pinsker's sharp form only if ||.||_TV means L1."""
+    p = np.array([0.2, 0.3, 0.5])
+    tv, kl = float(tv_rows(p, p)), float(kl_rows(p, p))
+    strict_holds = tv < math.sqrt(2 * kl)
+    rows = []
+    with mp.workdps(DPS):
+        for delta in (mp.mpf("0.1"), mp.mpf("0.01"), mp.mpf("0.001")):
+            P = [mp.mpf(1) / 2 + delta, mp.mpf(1) / 2 - delta]
+            K = mp.fsum(a * mp.log(2 * a) for a in P)
+            rows.append({"delta": float(delta), "tv_over_sqrt_2kl": float(delta / mp.sqrt(2 * K)),
+                         "l1_over_sqrt_2kl": float(2 * delta / mp.sqrt(2 * K))})
+    return Evidence("exact", bool(strict_holds), "at P = Q both sides are 0 and '<' is false; with TV = 1/2 L1 the "
+                    f"non-strict form is loose by 2 (ratio {rows[-1]['tv_over_sqrt_2kl']:.6f} at delta=1e-3)",
+                    {"P_equals_Q": p.tolist(), "tv": tv, "kl": kl, "bernoulli": rows, "looseness_factor": 2},
+                    counterexample={"P": p.tolist(), "Q": p.tolist(), "lhs": tv, "rhs": math.sqrt(2 * kl)})
+
+
+claim(
+    id="SEED-S1-PINSKER-TV",
+    title="S1: '||pi_theta' - pi_theta||_TV < sqrt(2 D_KL(pi_theta'||pi_theta))'",
+    statement=r"\|\pi_{\theta'}-\pi_\theta\|_{TV}<\sqrt{2D_{KL}(\pi_{\theta'}\|\pi_\theta)}",
+    source=Source("Seed S1 (lecture slides), line 474",
+                  quote=r"$||\pi_{\theta'} - \pi_{\theta}||_{TV} < \sqrt{2D_{KL}(\pi_{\theta'}||\pi_{\theta})}$",
+                  seed_file=S1),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_pinsker_exact,),
+    conventions=("TV = 1/2 L1 (TRPO/CPO convention)",),
+    notes="Refuted as written only by the strict inequality (P = Q). With '<=' it is true: exactly Pinsker if "
+          "||.||_TV denotes L1, loose by a factor 2 under TV = 1/2 L1 (the sharp form is D_TV <= sqrt(KL/2)).",
+)
+
+claim(
+    id="SEED-S1-PINSKER-TV-CORRECTED",
+    title="Corrected Pinsker: D_TV <= sqrt(KL/2), i.e. ||P - Q||_1 <= sqrt(2 KL) (non-strict)",
+    statement=r"D_{TV}(P,Q)=\tfrac12\|P-Q\|_1\le\sqrt{D_{KL}(P\|Q)/2}\iff\|P-Q\|_1\le\sqrt{2D_{KL}(P\|Q)}",
+    source=Source("Pinsker (sharp constant); CPO (Achiam et al. 2017) Sec. 5.1"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S1-PINSKER-TV",
+    checks=(pinsker_fixture, pinsker_symbolic),
+    conventions=("TV = 1/2 L1", "KL in nats, either direction"),
+    uses=("PINSKER",),
+)
+
+# --------------------------------------------------------------------------- S1 KL ~ ||Delta||_F^2 (no 1/2)
+
+
+@check("symbolic")
+def seed_kl_no_half_symbolic(ctx: Context) -> Evidence:
+    """sympy: the h^2 coefficient of KL(p_{z+hv} || p_z) (the slide's direction) is 1/2 v^T F v, not v^T F v."""
+    S = _kl_series()
+    resid = sp.expand(S["sr"].coeff(S["h"], 2) - S["vFv"])
+    out = symbolic_evidence(resid, "KL(pi_theta'||pi_theta) ~ (theta'-theta)^T F (theta'-theta) at second order")
+    out.figures["exact_factor"] = "KL / (Delta^T F Delta) -> 1/2"
+    return out
+
+
+@check("high-precision")
+def seed_kl_no_half_high_precision(ctx: Context) -> Evidence:
+    """mpmath on a random MDP (reference Fisher): mean KL(new||old) / (Delta^T F Delta) = 0.5000x at |Delta| = 1e-6,
+    so the slide's approximation is off by exactly a factor 2."""
+    rng = ctx.rng()
+    mdp = M.random_mdp(rng, 3, 3, 0.9)
+    z, v = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    F = G.fisher_matrix(mdp, z)
+    with mp.workdps(DPS):
+        mm = MpMDP(mdp)
+        zm, vm = mpf_array(z), mpf_array(v)
+        p = mm.softmax_policy(zm)
+        d = [(1 - mm.gamma) * r for r in mm.visitation(p)]
+        t = mp.mpf(10) ** -6
+        q = mm.softmax_policy([[zm[s][a] + t * vm[s][a] for a in range(3)] for s in range(3)])
+        kl = mp.fsum(d[s] * q[s][a] * mp.log(q[s][a] / p[s][a]) for s in range(3) for a in range(3))
+        ratio = kl / (t**2 * mp.mpf(float(v.ravel() @ F @ v.ravel())))
+    passed = abs(ratio - 1) < 1e-3
+    return Evidence("high-precision", bool(passed), f"KL / (Delta^T F Delta) = {float(ratio):.8f}: factor 1/2 missing",
+                    {"ratio": float(ratio), "step": 1e-6, "dps": DPS, "seed": ctx.seed},
+                    counterexample=None if passed else {"ratio": float(ratio)})
+
+
+claim(
+    id="SEED-S1-KL-FISHER-NO-HALF",
+    title="S1: 'D_KL(pi_theta'||pi_theta) ~ ||pi_theta' - pi_theta||^2_{F_theta}'",
+    statement=r"D_{KL}(\pi_{\theta'}\|\pi_\theta)\approx\|\pi_{\theta'}-\pi_\theta\|^2_{F_\theta}",
+    source=Source("Seed S1 (lecture slides), line 526 (again at line 619)",
+                  quote=r"subject to $D_{\mathrm{KL}}(\pi_{\theta'}||\pi_{\theta}) \approx ||\pi_{\theta'} - "
+                        r"\pi_{\theta}||_{F_{\theta}}^{2} < \delta$",
+                  seed_file=S1),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_kl_no_half_symbolic, seed_kl_no_half_high_precision),
+    conventions=("read with the norm on theta' - theta (F is a metric on parameters)",),
+    notes="Exact factor: KL / ||theta'-theta||_F^2 -> 1/2. Read literally on probabilities the expression is "
+          "ill-typed (F acts on parameters).",
+)
+
+claim(
+    id="SEED-S1-KL-FISHER-NO-HALF-CORRECTED",
+    title="Corrected: D_KL ~ 1/2 (theta'-theta)^T F (theta'-theta)",
+    statement=r"D_{KL}(\pi_{\theta}\|\pi_{\theta+\Delta})=\tfrac12\Delta^\top F\Delta+O(\|\Delta\|^3)\ "
+              r"(\text{either direction})",
+    source=Source("TRPO (Schulman et al. 2015) eq. (17), App. C"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S1-KL-FISHER-NO-HALF",
+    checks=(kl_fisher_symbolic, kl_fisher_high_precision),
+    uses=("KL-FISHER-2ND-ORDER",),
+)
+
+
+@check("exact")
+def seed_kl_norm_exact(ctx: Context) -> Evidence:
+    """'||x-x_k||_F = (x-x_k)^T F (x-x_k)': with F = I, x - x_k = (2, 0) the norm is 2 and the quadratic form 4;
+    and KL / (x-x_k)^T F (x-x_k) -> 1/2 (softmax, h = 1e-4), KL / ||x-x_k||_F -> 0."""
+    d = np.array([2.0, 0.0])
+    norm, quad = float(np.sqrt(d @ d)), float(d @ d)
+    z = np.array([[0.3, -0.2, 0.5]])
+    v = np.array([[1.0, 0.0, -1.0]])
+    mdp = M.FiniteMDP(np.ones((1, 3, 1)), np.zeros((1, 3)), np.ones(1), 0.0)
+    F = G.fisher_matrix(mdp, z)
+    h = 1e-4
+    kl = T.mean_kl(mdp, z, z + h * v)
+    qf = float((h * v).ravel() @ F @ (h * v).ravel())
+    return Evidence("exact", abs(norm - quad) < 1e-12 and abs(kl / qf - 1) < 1e-2,
+                    f"norm {norm} != quadratic form {quad}; KL/quadratic form = {kl / qf:.5f} (1/2 missing); "
+                    f"KL/norm_F = {kl / math.sqrt(qf):.2e}",
+                    {"norm": norm, "quadratic_form": quad, "kl_over_quadratic_form": kl / qf,
+                     "kl_over_norm": kl / math.sqrt(qf), "h": h},
+                    counterexample={"x_minus_xk": d.tolist(), "F": "I", "norm": norm, "quadratic_form": quad})
+
+
+claim(
+    id="SEED-S1-KL-FISHER-NORM",
+    title="S1: 'D_KL(x|x_k) ~ ||x - x_k||_F = (x - x_k)^T F (x - x_k)'",
+    statement=r"D_{KL}(x|x_k)\approx\|x-x_k\|_F=(x-x_k)^\top F(x-x_k)",
+    source=Source("Seed S1 (lecture slides), line 567",
+                  quote=r"$$U_k := \{ x : D_{\mathrm{KL}}(x|x_k) \approx ||x - x_k||_F = (x - x_k)^T F(x - x_k) "
+                        r"\le \Delta \},$$",
+                  seed_file=S1),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_kl_norm_exact, seed_kl_no_half_symbolic),
+    notes="Two errors: a norm is confused with its square, and the 1/2 is missing.",
+)
+
+claim(
+    id="SEED-S1-KL-FISHER-NORM-CORRECTED",
+    title="Corrected: D_KL(x|x_k) ~ 1/2 ||x - x_k||_F^2 = 1/2 (x - x_k)^T F (x - x_k)",
+    statement=r"D_{KL}\approx\tfrac12\|x-x_k\|_F^2=\tfrac12(x-x_k)^\top F(x-x_k),\ \|y\|_F=\sqrt{y^\top Fy}",
+    source=Source("TRPO (Schulman et al. 2015) eq. (17), App. C"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S1-KL-FISHER-NORM",
+    checks=(kl_fisher_symbolic, kl_fisher_property),
+    uses=("KL-FISHER-2ND-ORDER",),
+)
+
+# --------------------------------------------------------------------------- S1 KKT normalizations
+
+
+def _gaussian_cases(rng: np.random.Generator, n_cases: int = 8) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    out = []
+    for _ in range(n_cases):
+        n = int(rng.integers(1, 5))
+        out.append((_random_spd(rng, n), rng.normal(size=n), float(rng.choice([1e-3, 1e-2, 0.5]))))
+    return out
+
+
+@check("exact")
+def seed_kkt_dk_exact(ctx: Context) -> Evidence:
+    """Gaussian-mean family (KL exactly 1/2 s^T C^-1 s): the slide's D_k step lands on KL = Delta/2, not on the
+    boundary KL = Delta of its problem 'min f s.t. D_KL <= Delta'; its length is 1/sqrt 2 of the KKT step's."""
+    ratios, lengths = [], []
+    for C, g, delta in _gaussian_cases(ctx.rng()):
+        s_slide = math.sqrt(delta / float(g @ C @ g)) * (C @ g)
+        s_kkt = np.asarray(T.natural_gradient_step(g, np.linalg.inv(C), delta))
+        ratios.append(gaussian_kl_equal_cov(np.zeros_like(g), s_slide, C) / delta)
+        lengths.append(float(np.linalg.norm(s_slide) / np.linalg.norm(s_kkt)))
+    ok = all(abs(r - 1) < 1e-9 for r in ratios)
+    return Evidence("exact", ok, f"slide's step realizes KL = {ratios[0]:.6f} Delta (exactly 1/2); step "
+                    f"{lengths[0]:.6f} x the KKT step (1/sqrt 2)",
+                    {"kl_over_budget": ratios, "length_ratio": lengths, "exact_factor": "sqrt(2) too short"},
+                    counterexample={"kl_over_budget": ratios[0], "length_ratio": lengths[0]})
+
+
+@check("symbolic")
+def seed_kkt_dk_symbolic(ctx: Context) -> Evidence:
+    """sympy, rational instances, symbolic Delta: (D_k g)/s* = 1/sqrt(2) exactly, so D_k g - s* != 0."""
+    expr = sp.Integer(0)
+    for K in _kkt_symbolic():
+        dl, y, q = K["delta"], K["y"], K["q"]
+        s_slide = sp.sqrt(dl / q) * y
+        expr += sum(sp.simplify(a - b) ** 2 for a, b in zip(s_slide, K["s"]))
+    out = symbolic_evidence(expr, "slide D_k step equals the KKT step of 1/2 s^T F s <= Delta")
+    out.figures["exact_factor"] = "1/sqrt(2)"
+    return out
+
+
+claim(
+    id="SEED-S1-KKT-DK",
+    title="S1: 'D_k = sqrt(Delta / (grad f^T F^-1 grad f)) F^-1' solves min f s.t. D_KL <= Delta",
+    statement=r"x^*=x_k-D_k\nabla f,\ D_k=\sqrt{\tfrac{\Delta}{\nabla f^\top F^{-1}\nabla f}}F^{-1}",
+    source=Source("Seed S1 (lecture slides), line 581 (again at line 597), for the problem of line 561",
+                  quote=r"$$D_k = \sqrt{\frac{\Delta}{\nabla f(x_k)^T F^{-1}(x_k) \nabla f(x_k)}} F^{-1}(x_k)$$",
+                  seed_file=S1),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_kkt_dk_exact, seed_kkt_dk_symbolic),
+    notes="Consistent with the slide's own 1/2-less model s^T F s <= Delta (line 567), but that model is the error: "
+          "for D_KL <= Delta the step is sqrt(2) too short and realizes KL = Delta/2.",
+)
+
+claim(
+    id="SEED-S1-KKT-DK-CORRECTED",
+    title="Corrected: s* = sqrt(2 delta / g^T F^-1 g) F^-1 g for 1/2 s^T F s <= delta",
+    statement=r"s^*=\sqrt{\tfrac{2\delta}{g^\top F^{-1}g}}F^{-1}g\ \text{(ascent; descent on }f\text{ flips the sign)}",
+    source=Source("TRPO (Schulman et al. 2015) App. C"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S1-KKT-DK",
+    checks=(kkt_symbolic, kkt_gaussian),
+    uses=("KKT-NATGRAD-STEP",),
+)
+
+
+@check("symbolic")
+def seed_kkt_boundary_symbolic(ctx: Context) -> Evidence:
+    """sympy: with the slide's Lagrangian lambda(1/2 s^T F s - Delta^2) and 1/lambda = Delta/sqrt(g^T F^-1 g),
+    s = -(1/lambda) F^-1 g gives 1/2 s^T F s - Delta^2 = -Delta^2/2 != 0: complementary slackness fails with
+    lambda > 0, so it is not a KKT point (1/lambda must be sqrt 2 Delta / sqrt(g^T F^-1 g))."""
+    D = sp.symbols("Delta", positive=True)
+    expr = sp.Integer(0)
+    vals = []
+    for K in _kkt_symbolic():
+        F, y, q = K["F"], K["y"], K["q"]
+        s = -(D / sp.sqrt(q)) * y
+        slack = sp.simplify((s.T * F * s)[0] / 2 - D**2)
+        vals.append(str(slack))
+        expr += slack**2
+    return symbolic_evidence(expr, "complementary slackness of the slide's KKT solution", slack=vals)
+
+
+@check("exact")
+def seed_kkt_boundary_exact(ctx: Context) -> Evidence:
+    """Random SPD F, g, Delta: the slide's s gives 1/2 s^T F s = Delta^2/2 (ratio 0.5 to the constraint level);
+    the KKT point of its Lagrangian is the reference natural_gradient_step with max_kl = Delta^2 (1/lambda larger
+    by sqrt 2)."""
+    rng = ctx.rng()
+    levels, factors = [], []
+    for C, g, delta in _gaussian_cases(rng):
+        F = np.linalg.inv(C)
+        D = math.sqrt(delta)
+        q = float(g @ C @ g)
+        s_slide = (D / math.sqrt(q)) * (C @ g)
+        s_kkt = np.asarray(T.natural_gradient_step(g, F, D**2))
+        levels.append(0.5 * float(s_slide @ F @ s_slide) / D**2)
+        factors.append(float(np.linalg.norm(s_kkt) / np.linalg.norm(s_slide)))
+    ok = all(abs(lv - 1) < 1e-9 for lv in levels)
+    return Evidence("exact", ok, f"1/2 s^T F s / Delta^2 = {levels[0]:.6f} (must be 1); KKT 1/lambda is "
+                    f"{factors[0]:.6f} x the slide's", {"constraint_level_ratio": levels, "kkt_over_slide": factors},
+                    counterexample={"constraint_level_ratio": levels[0]})
+
+
+claim(
+    id="SEED-S1-KKT-BOUNDARY",
+    title="S1: Lagrangian lambda(1/2 s^T F s - Delta^2) with boundary 's^T F s = Delta^2 => 1/lambda = "
+          "Delta/sqrt(g^T F^-1 g)'",
+    statement=r"\mathcal L=g^\top s+\lambda(\tfrac12s^\top Fs-\Delta^2);\ s^{*\top}Fs^*=\Delta^2\Rightarrow"
+              r"\tfrac1\lambda=\tfrac{\Delta}{\sqrt{g^\top F^{-1}g}}",
+    source=Source("Seed S1 (lecture slides), lines 601 and 613",
+                  quote=r"$$s^{*\top}Fs^* = \Delta^2 \Rightarrow \frac{1}{\lambda} = \frac{\Delta}{\sqrt{q^\top "
+                        r"F^{-1}q}}$$",
+                  seed_file=S1),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_kkt_boundary_symbolic, seed_kkt_boundary_exact),
+    notes="The Lagrangian's constraint is 1/2 s^T F s <= Delta^2 but the boundary used is s^T F s = Delta^2; "
+          "'q' is a typo for g.",
+)
+
+
+@check("symbolic")
+def kkt_boundary_corrected_symbolic(ctx: Context) -> Evidence:
+    """sympy: for 1/2 s^T F s <= Delta^2, s = -(sqrt 2 Delta/sqrt(g^T F^-1 g)) F^-1 g, lambda = sqrt(g^T F^-1 g)/
+    (sqrt 2 Delta) satisfies stationarity g + lambda F s = 0 and the active constraint."""
+    D = sp.symbols("Delta", positive=True)
+    expr = sp.Integer(0)
+    for K in _kkt_symbolic():
+        F, g, y, q = K["F"], K["g"], K["y"], K["q"]
+        s = -(sp.sqrt(2) * D / sp.sqrt(q)) * y
+        lam = sp.sqrt(q) / (sp.sqrt(2) * D)
+        expr += sum(sp.simplify(e) ** 2 for e in (g + lam * F * s)) + sp.simplify((s.T * F * s)[0] / 2 - D**2) ** 2
+    return symbolic_evidence(expr, "KKT of min g^T s s.t. 1/2 s^T F s <= Delta^2")
+
+
+claim(
+    id="SEED-S1-KKT-BOUNDARY-CORRECTED",
+    title="Corrected: for 1/2 s^T F s <= Delta^2, 1/lambda = sqrt 2 Delta / sqrt(g^T F^-1 g)",
+    statement=r"\tfrac12 s^{*\top}Fs^*=\Delta^2\Rightarrow\tfrac1\lambda=\tfrac{\sqrt2\Delta}{\sqrt{g^\top F^{-1}g}}",
+    source=Source("Nocedal & Wright, KKT conditions; TRPO App. C"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S1-KKT-BOUNDARY",
+    checks=(kkt_boundary_corrected_symbolic, kkt_property),
+    uses=("KKT-NATGRAD-STEP",),
+)
+
+
+@check("exact")
+def seed_kkt_update_exact(ctx: Context) -> Evidence:
+    """Gaussian-mean family, Delta the KL budget of line 561: the update x_k - Delta F^-1 g/sqrt(g^T F^-1 g)
+    realizes KL = Delta^2/2 (e.g. 5e-5 for Delta = 0.01), not Delta; it is sqrt(Delta) x the slide's own D_k step."""
+    kl_ratio, kl_budget, vs_dk = [], [], []
+    for C, g, delta in _gaussian_cases(ctx.rng()):
+        q = float(g @ C @ g)
+        s_upd = (delta / math.sqrt(q)) * (C @ g)
+        s_dk = math.sqrt(delta / q) * (C @ g)
+        kl = gaussian_kl_equal_cov(np.zeros_like(g), s_upd, C)
+        kl_ratio.append(kl / (delta**2 / 2))
+        kl_budget.append(kl / delta)
+        vs_dk.append(float(np.linalg.norm(s_upd) / np.linalg.norm(s_dk) / math.sqrt(delta)))
+    reaches_budget = all(abs(r - 1) < 1e-9 for r in kl_budget)
+    return Evidence("exact", reaches_budget, "the update realizes KL = Delta^2/2 exactly (KL/(Delta^2/2) = "
+                    f"{kl_ratio[0]:.6f}), not the budget Delta; it equals sqrt(Delta) x the D_k step",
+                    {"kl_over_half_delta_squared": kl_ratio, "kl_over_budget": kl_budget,
+                     "length_over_sqrt_delta_times_dk": vs_dk},
+                    counterexample={"Delta": 0.01, "realized_KL": 0.01**2 / 2})
+
+
+@check("symbolic")
+def seed_kkt_update_symbolic(ctx: Context) -> Evidence:
+    """sympy: quadratic KL of the update, 1/2 s^T F s with s = Delta F^-1 g/sqrt(g^T F^-1 g), equals Delta^2/2;
+    minus the budget Delta it is not identically 0."""
+    expr = sp.Integer(0)
+    for K in _kkt_symbolic():
+        dl, F, y, q = K["delta"], K["F"], K["y"], K["q"]
+        s = (dl / sp.sqrt(q)) * y
+        expr += sp.simplify((s.T * F * s)[0] / 2 - dl) ** 2
+    return symbolic_evidence(expr, "KL model of the slide's update equals the budget Delta")
+
+
+claim(
+    id="SEED-S1-KKT-UPDATE",
+    title="S1: 'x_{k+1} = x_k - Delta F^-1 grad f / sqrt(grad f^T F^-1 grad f)' for D_KL <= Delta",
+    statement=r"x_{k+1}=x_k-\tfrac{\Delta}{\sqrt{\nabla f^\top F^{-1}\nabla f}}F^{-1}\nabla f",
+    source=Source("Seed S1 (lecture slides), line 610, for the problem of line 561",
+                  quote=r"$$x_{k+1} = x_k + s^* = x_k - \frac{\Delta}{\sqrt{\nabla f(x_k)^\top F(x_k)^{-1} "
+                        r"\nabla f(x_k)}} F(x_k)^{-1} \nabla f(x_k).$$",
+                  seed_file=S1),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_kkt_update_exact, seed_kkt_update_symbolic),
+    notes="Treats Delta as a radius (s^T F s <= Delta^2) while D_k (line 581) treats it as a KL budget without the "
+          "1/2: the slides' three normalizations disagree by factors sqrt 2 and sqrt(Delta).",
+)
+
+
+@check("exact")
+def kkt_radius_exact(ctx: Context) -> Evidence:
+    """Gaussian-mean family: with Delta a radius, s = Delta F^-1 g / sqrt(g^T F^-1 g) has s^T F s = Delta^2 and
+    KL = Delta^2/2; with Delta = sqrt(2 delta) it equals the reference natural_gradient_step(g, F, delta)."""
+    worst = 0.0
+    for C, g, delta in _gaussian_cases(ctx.rng()):
+        F = np.linalg.inv(C)
+        D = math.sqrt(2 * delta)
+        s = (D / math.sqrt(float(g @ C @ g))) * (C @ g)
+        worst = max(worst, abs(float(s @ F @ s) / D**2 - 1),
+                    abs(gaussian_kl_equal_cov(np.zeros_like(g), s, C) / delta - 1),
+                    float(np.max(np.abs(s - np.asarray(T.natural_gradient_step(g, F, delta)))))
+                    / float(np.max(np.abs(s))))
+    return Evidence("exact", worst < 1e-9, "radius form and KL-budget form agree with Delta = sqrt(2 delta)",
+                    {"max_relative_error": worst})
+
+
+@check("symbolic")
+def kkt_radius_symbolic(ctx: Context) -> Evidence:
+    """sympy: s = Delta F^-1 g / sqrt(g^T F^-1 g) satisfies s^T F s = Delta^2 and maximizes g^T s on it (it is the
+    KKT step with delta = Delta^2/2)."""
+    D = sp.symbols("Delta", positive=True)
+    expr = sp.Integer(0)
+    for K in _kkt_symbolic():
+        F, y, q = K["F"], K["y"], K["q"]
+        s = (D / sp.sqrt(q)) * y
+        kkt = K["s"].subs(K["delta"], D**2 / 2)
+        expr += sp.simplify((s.T * F * s)[0] - D**2) ** 2 + sum(sp.simplify(a - b) ** 2 for a, b in zip(s, kkt))
+    return symbolic_evidence(expr, "radius-form step = KKT step with delta = Delta^2/2")
+
+
+claim(
+    id="SEED-S1-KKT-UPDATE-CORRECTED",
+    title="Corrected: with Delta a radius (s^T F s <= Delta^2) the step is Delta F^-1 g/sqrt(g^T F^-1 g); for a KL "
+          "budget delta use Delta = sqrt(2 delta)",
+    statement=r"s^\top Fs\le\Delta^2:\ s^*=\tfrac{\Delta}{\sqrt{g^\top F^{-1}g}}F^{-1}g,\ D_{KL}\approx\Delta^2/2;"
+              r"\ \Delta=\sqrt{2\delta}",
+    source=Source("TRPO (Schulman et al. 2015) App. C; CLAIMS-CATALOGUE KKT-NATGRAD-STEP"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S1-KKT-UPDATE",
+    checks=(kkt_radius_exact, kkt_radius_symbolic),
+    uses=("KKT-NATGRAD-STEP",),
+)
+
+# --------------------------------------------------------------------------- S1 quadratic model / O(N^3)
+
+
+def _tabular_case(seed: int) -> tuple[M.FiniteMDP, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return M.random_mdp(rng, 2, 2, 0.9, initial="uniform"), rng.normal(size=(2, 2))
+
+
+@check("exact")
+def seed_quadratic_model_exact(ctx: Context) -> Evidence:
+    """TRPO's step (reference tabular_trpo_step) is the same for two surrogates with equal gradients and different
+    curvature: it uses a linear objective model. The maximizer of the quadratic model g^T s + 1/2 s^T H_L s (H_L the
+    surrogate's Hessian, by central differences of the reference gradient) within 1/2 s^T F s <= delta differs."""
+    from scipy.optimize import minimize
+
+    mdp, z = _tabular_case(ctx.sub_seed())
+    delta = 0.05
+    res = T.tabular_trpo_step(mdp, z, delta, cg_iterations=50)
+    g = G.surrogate_gradient(mdp, z, z).ravel()
+    F = G.fisher_matrix(mdp, z)
+    n = g.size
+    h = 1e-5
+    H = np.zeros((n, n))
+    for i in range(n):
+        e = np.zeros(n)
+        e[i] = h
+        H[:, i] = (G.surrogate_gradient(mdp, z + e.reshape(z.shape), z).ravel()
+                   - G.surrogate_gradient(mdp, z - e.reshape(z.shape), z).ravel()) / (2 * h)
+    H = 0.5 * (H + H.T)
+    # parametrize s in range(F) (the null directions change nothing)
+    w, U = np.linalg.eigh(F)
+    Uk = U[:, w > 1e-10 * w.max()]
+    Hk, Fk, gk = Uk.T @ H @ Uk, Uk.T @ F @ Uk, Uk.T @ g
+    x0 = Uk.T @ res.full_step.ravel()
+    sol = minimize(lambda x: -(gk @ x + 0.5 * x @ Hk @ x), x0, jac=lambda x: -(gk + Hk @ x), method="SLSQP",
+                   constraints=[{"type": "ineq", "fun": lambda x: delta - 0.5 * x @ Fk @ x,
+                                 "jac": lambda x: -(Fk @ x)}], options={"ftol": 1e-14, "maxiter": 500})
+    s_quad = Uk @ sol.x
+    rel = float(np.linalg.norm(s_quad - res.full_step.ravel()) / np.linalg.norm(res.full_step))
+    lin_only = float(np.max(np.abs(res.full_step.ravel() - np.asarray(T.natural_gradient_step(g, F, delta)))))
+    passed = rel < 1e-6
+    return Evidence("exact", passed,
+                    f"TRPO's full step = natural_gradient_step(g, F, delta) (max diff {lin_only:.1e}); "
+                    f"the quadratic-model maximizer differs by {rel:.3f} (relative)",
+                    {"relative_difference_quadratic_vs_trpo": rel, "trpo_vs_linear_model_step": lin_only,
+                     "surrogate_hessian_norm": float(np.linalg.norm(Hk)), "delta": delta,
+                     "slsqp_success": bool(sol.success)},
+                    counterexample=None if passed else {"relative_difference": rel})
+
+
+claim(
+    id="SEED-S1-QUADRATIC-MODEL",
+    title="S1: TRPO's subproblem: '1. Form a local quadratic approximation to objective'",
+    statement=r"\text{TRPO step}=\arg\max_s\ g^\top s+\tfrac12 s^\top H_Ls\ \text{s.t. KL constraint}",
+    source=Source("Seed S1 (lecture slides), line 530",
+                  quote="- 1. Form a local quadratic approximation to objective", seed_file=S1),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_quadratic_model_exact,),
+    notes="TRPO (eq. 17, App. C) uses a linear model of the objective and a quadratic model of the KL constraint.",
+)
+
+
+@check("exact")
+def seed_on3_exact(ctx: Context) -> Evidence:
+    """Reference conjugate_gradient with a counting Fisher-vector product: exactly k = 10 products per TRPO direction
+    for N = 30 ... 3000 parameters, each computed blockwise in O(N) (never forming or inverting F); O(N^3) is the
+    cost of an explicit inverse only."""
+    rows = []
+    for S in (10, 100, 1000):
+        rng = np.random.default_rng(S)
+        A = 3
+        pi = M.softmax(rng.normal(size=(S, A)))
+        d = rng.dirichlet(np.ones(S))
+        g = (d[:, None] * pi * (rng.normal(size=(S, A)) - 0.0)).ravel()
+        g = (d[:, None] * (pi * g.reshape(S, A) - pi * np.sum(pi * g.reshape(S, A), axis=1, keepdims=True))).ravel()
+        calls = [0]
+
+        def fvp(v: np.ndarray, pi: np.ndarray = pi, d: np.ndarray = d, S: int = S,
+                calls: list[int] = calls) -> np.ndarray:
+            calls[0] += 1
+            V = v.reshape(S, -1)
+            return (d[:, None] * (pi * V - pi * np.sum(pi * V, axis=1, keepdims=True))).ravel()
+
+        T.conjugate_gradient(fvp, g, iterations=10, tolerance=0.0)
+        N = S * A
+        rows.append({"N": N, "fvp_calls": calls[0], "flops_cg_fvp_approx": 10 * 5 * N, "n_cubed": N**3})
+    fixed = all(r["fvp_calls"] <= 10 for r in rows)  # independent of N
+    return Evidence("exact", not fixed, f"CG uses {rows[-1]['fvp_calls']} Fisher-vector products at N = "
+                    f"{rows[-1]['N']} (as at N = {rows[0]['N']}); ~{rows[-1]['flops_cg_fvp_approx']:.1e} flops vs "
+                    f"N^3 = {rows[-1]['n_cubed']:.1e}", {"rows": rows},
+                    counterexample={"N": rows[-1]["N"], "fvp_calls": rows[-1]["fvp_calls"]} if fixed else None)
+
+
+claim(
+    id="SEED-S1-NATGRAD-ON3",
+    title="S1: natural-gradient/TRPO solve '• Expensive! O(N^3) per step'",
+    statement=r"\text{cost of one TRPO/natural-gradient step}=O(N^3)",
+    source=Source("Seed S1 (lecture slides), line 631", quote="• Expensive! O(N^3) per step", seed_file=S1),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_on3_exact,),
+    notes="True for forming and inverting F exactly; TRPO uses k = 10 CG iterations of Fisher-vector products "
+          "(on a 10% subsample), 'about the same as computing the gradient' (App. C.1).",
+)
+
+claim(
+    id="SEED-S1-QUADRATIC-MODEL-CORRECTED",
+    title="Corrected: TRPO = linear objective model + quadratic KL model, solved by CG on Fisher-vector products",
+    statement=r"s=\sqrt{2\delta/x^\top Fx}\,x,\ x=\mathrm{CG}_k(F,g)\approx F^{+}g;\ \text{line search on the true "
+              r"surrogate and KL}",
+    source=Source("TRPO (Schulman et al. 2015) eq. (17), App. C and C.1"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S1-QUADRATIC-MODEL",
+    checks=(trpo_cg_converges, trpo_line_search),
+    uses=("TRPO-IMPLEMENTATION", "KKT-NATGRAD-STEP"),
+)
+
+
+@check("exact")
+def cg_cost_exact(ctx: Context) -> Evidence:
+    """The reference conjugate_gradient calls matvec at most `iterations` times whatever N, and a blockwise FVP
+    equals F @ v for the tabular-softmax Fisher without forming F."""
+    rng = ctx.rng()
+    worst = 0.0
+    calls_ok = True
+    for S in (2, 5, 20):
+        mdp = M.random_mdp(rng, S, 3, 0.9)
+        z = rng.normal(size=(S, 3))
+        F = G.fisher_matrix(mdp, z)
+        pi, d = M.softmax(z), M.occupancy(mdp, M.softmax(z))
+        v = rng.normal(size=S * 3)
+        V = v.reshape(S, 3)
+        fv = (d[:, None] * (pi * V - pi * np.sum(pi * V, axis=1, keepdims=True))).ravel()
+        worst = max(worst, float(np.max(np.abs(fv - F @ v))))
+        calls = [0]
+
+        def mv(x: np.ndarray, F: np.ndarray = F, calls: list[int] = calls) -> np.ndarray:
+            calls[0] += 1
+            return F @ x
+
+        T.conjugate_gradient(mv, G.policy_gradient(mdp, z).ravel(), iterations=10, tolerance=0.0)
+        calls_ok = calls_ok and calls[0] <= 10
+    return Evidence("exact", bool(worst < 1e-14 and calls_ok), "blockwise FVP = F v; CG uses <= 10 products",
+                    {"max_fvp_error": worst, "max_matvecs": 10})
+
+
+claim(
+    id="SEED-S1-NATGRAD-ON3-CORRECTED",
+    title="Corrected: a TRPO step costs k Fisher-vector products (k = 10), O(k cost(gradient)); O(N^3) only for an "
+          "explicit inverse",
+    statement=r"\text{cost}=O(k\cdot\text{cost(FVP)}),\ \text{FVP}=J^\top MJv\ \text{(no }F\text{ formed)}",
+    source=Source("TRPO (Schulman et al. 2015) App. C.1"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S1-NATGRAD-ON3",
+    checks=(cg_cost_exact, trpo_cg_converges),
+    uses=("TRPO-IMPLEMENTATION",),
+)
+
+# --------------------------------------------------------------------------- S0 "lower bound for J - J_old"
+
+#: Full-support counterexample to S0's claim, found by a small grid search over (beta, alpha) on the
+#: smoothed escape chain (gamma = 0.9, eps = 1); mean KL(new||old) = 0.00477 <= C = 0.01.
+S0_COUNTEREXAMPLE = {"beta": 0.2, "alpha": 0.05, "kl_budget": 0.01}
+
+
+@check("exact")
+def seed_s0_exact(ctx: Context) -> Evidence:
+    """Smoothed escape chain (old plays the escape w.p. beta = 0.2; new mixes alpha = 0.05 more): S0's objective
+    E_{d_old, old}[ratio A_old] = -0.0298 (and -0.298 with the 1/(1-gamma) factor) exceeds J(new) - J(old) = -0.3096,
+    inside the trust region E_d KL(new||old) = 0.0048 <= 0.01."""
+    m, old, new, diff = _smoothed_escape(S0_COUNTEREXAMPLE["beta"], S0_COUNTEREXAMPLE["alpha"])
+    d = M.occupancy(m, old)
+    obj = float(d @ np.sum(diff * M.advantages(m, old), axis=1))  # E_{d,old}[(new/old) A] (E_old A = 0)
+    dJ = M.expected_return(m, new) - M.expected_return(m, old)
+    kl = float(d @ kl_rows(new, old))
+    holds = obj <= dJ and obj / (1 - m.gamma) <= dJ
+    figs: dict[str, Any] = {"objective_normalized_d": obj, "objective_with_1_over_1_minus_gamma": obj / (1 - m.gamma),
+            "J_new_minus_J_old": dJ, "mean_kl_new_old": kl, **S0_COUNTEREXAMPLE}
+    return Evidence("exact", bool(holds or kl > S0_COUNTEREXAMPLE["kl_budget"]),
+                    f"objective {obj:.4f} (x1/(1-g): {obj / (1 - m.gamma):.4f}) > J(new) - J(old) = {dJ:.4f} at KL "
+                    f"{kl:.4f}", figs, counterexample=figs)
+
+
+@check("high-precision")
+def seed_s0_high_precision(ctx: Context) -> Evidence:
+    """The same counterexample recomputed in mpmath (50 digits, independent solver)."""
+    b, a = mp.mpf(S0_COUNTEREXAMPLE["beta"]), mp.mpf(S0_COUNTEREXAMPLE["alpha"])
+    with mp.workdps(DPS):
+        mm, det, _, other = mp_escape_chain(mp.mpf(9) / 10, 0)
+        old = [[(1 - b) * det[s][k] + b * other[s][k] for k in range(2)] for s in range(2)]
+        new = [[(1 - a) * old[s][k] + a * other[s][k] for k in range(2)] for s in range(2)]
+        Ao = mm.advantages(old)
+        d = [(1 - mm.gamma) * r for r in mm.visitation(old)]
+        obj = mp.fsum(d[s] * new[s][k] * Ao[s][k] for s in range(2) for k in range(2))
+        dJ = mm.ret(new) - mm.ret(old)
+        kl = mp.fsum(d[s] * new[s][k] * mp.log(new[s][k] / old[s][k]) for s in range(2) for k in range(2))
+        holds = obj <= dJ and obj / (1 - mm.gamma) <= dJ
+    return Evidence("high-precision", bool(holds or kl > S0_COUNTEREXAMPLE["kl_budget"]),
+                    f"mpmath: objective {float(obj):.6f} > J(new) - J(old) = {float(dJ):.6f} (KL {float(kl):.6f})",
+                    {"objective": float(obj), "dJ": float(dJ), "kl": float(kl), "dps": DPS},
+                    counterexample={"objective": float(obj), "dJ": float(dJ)})
+
+
+claim(
+    id="SEED-S0-LOWER-BOUND",
+    title="S0: the TRPO/PPO surrogate 'is a lower bound for J(theta) - J(theta_old)'",
+    statement=r"\mathbb{E}_{s\sim d^{\pi_{old}},a\sim\pi_{old}}\big[\tfrac{\pi_\theta}{\pi_{old}}A^{\pi_{old}}\big]"
+              r"\le J(\theta)-J(\theta_{old})\ \text{whenever}\ D_{KL}(\pi_\theta\|\pi_{old})\le C",
+    source=Source("Seed S0 (learner-sampler Part II), line 7, about its eq. (1)",
+                  quote=r"As discussed in Part I, in the conventional RL setting (i.e., no learner-sampler mismatch), "
+                        r"this objective is not equivalent to $J(\theta)$, but instead is a lower bound for "
+                        r"$J(\theta) - J(\theta_{\rm old})$.",
+                  seed_file=S0),
+    family=FAMILY,
+    expected="refuted",
+    kind="seed-statement",
+    checks=(seed_s0_exact, seed_s0_high_precision),
+    conventions=("d normalized (S0 writes no 1/(1-gamma)); also checked with the 1/(1-gamma) factor",
+                 "KL(new||old) as in S0, mean over d_old, C = 0.01"),
+    notes="A first-order approximation, not a bound: a lower bound needs the CPO/TRPO penalty subtracted.",
+)
+
+claim(
+    id="SEED-S0-LOWER-BOUND-CORRECTED",
+    title="Corrected (CPO Cor. 1/3, Prop. 1): the surrogate minus the penalty bounds J(theta) - J(theta_old) below",
+    statement=r"J(\pi')-J(\pi)\ge\tfrac1{1-\gamma}\mathbb{E}_{d^\pi,\pi}\big[\tfrac{\pi'}{\pi}A^\pi\big]-"
+              r"\tfrac{2\gamma\epsilon^{\pi'}}{(1-\gamma)^2}\sqrt{\tfrac12\mathbb{E}_{d^\pi}D_{KL}(\pi'\|\pi)}",
+    source=Source("Achiam et al. (2017) CPO, Corollaries 1 and 3, Proposition 1"),
+    family=FAMILY,
+    expected="verified",
+    kind="correction",
+    corrects="SEED-S0-LOWER-BOUND",
+    checks=(cpo_property, cpo_fixture, cpo_symbolic),
+    conventions=("d normalized; KL(new||old) mean over d_old", CONV_TV),
+    uses=("CPO-BOUND",),
+)
+
 
 # =========================================================================== plot
 
