@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def test_natural_step_rejects_gradient_outside_range() -> None:
     F = G.fisher_matrix(mdp, z)
     g = G.policy_gradient(mdp, z).copy()
     g[0] += 1.0  # a constant shift of state 0's logits lies in the null space of F
-    with pytest.raises(ValueError, match="^grad: .*range of fisher"):
+    with pytest.raises(ValueError, match=r"^grad: .*range of fisher"):
         T.natural_gradient_step(g, F, 0.01)
 
 
@@ -95,7 +96,7 @@ def test_natural_step_zero_gradient_gives_zero_step_and_float64() -> None:
     ],
 )
 def test_natural_step_validates_arguments(args: tuple, name: str) -> None:
-    with pytest.raises(ValueError, match=f"^{name}: "):
+    with pytest.raises(ValueError, match=rf"^{name}: "):
         T.natural_gradient_step(*args)
 
 
@@ -146,7 +147,7 @@ def test_cg_zero_rhs_returns_zero_without_matvec() -> None:
 
 def test_cg_rejects_indefinite_operator() -> None:
     A = np.diag([1.0, -1.0])
-    with pytest.raises(ValueError, match="^matvec: .*positive definite"):
+    with pytest.raises(ValueError, match=r"^matvec: .*positive definite"):
         T.conjugate_gradient(lambda v: A @ v, np.array([0.0, 1.0]))
 
 
@@ -165,7 +166,7 @@ def test_cg_rejects_indefinite_operator() -> None:
     ],
 )
 def test_cg_validates_arguments(kwargs: dict, name: str) -> None:
-    with pytest.raises(ValueError, match=f"^{name}: "):
+    with pytest.raises(ValueError, match=rf"^{name}: "):
         T.conjugate_gradient(**kwargs)
 
 
@@ -242,10 +243,10 @@ def test_tabular_trpo_step_obeys_acceptance_rule() -> None:
     ],
 )
 def test_trpo_step_validates_arguments(kwargs: dict, name: str) -> None:
-    base = {"grad": np.ones(2), "fisher": np.eye(2), "surrogate_improvement": lambda s: 1.0,
+    base: dict[str, Any] = {"grad": np.ones(2), "fisher": np.eye(2), "surrogate_improvement": lambda s: 1.0,
             "kl": lambda s: 0.0, "max_kl": 0.01}
     base.update(kwargs)
-    with pytest.raises(ValueError, match=f"^{name}: "):
+    with pytest.raises(ValueError, match=rf"^{name}: "):
         T.trpo_step(**base)
 
 
@@ -270,7 +271,7 @@ def test_mean_kl_matches_direct_formula_and_validates() -> None:
     p, q = M.softmax(z), M.softmax(z2)
     direct = M.occupancy(mdp, p) @ np.sum(p * np.log(p / q), axis=1)
     assert T.mean_kl(mdp, z, z2) == pytest.approx(direct, rel=1e-12)
-    with pytest.raises(ValueError, match="^logits: "):
+    with pytest.raises(ValueError, match=r"^logits: "):
         T.mean_kl(mdp, z, z[:, :2])
-    with pytest.raises(ValueError, match="^mdp: "):
-        T.mean_kl("mdp", z, z)
+    with pytest.raises(ValueError, match=r"^mdp: "):
+        T.mean_kl("mdp", z, z)  # type: ignore[arg-type]
