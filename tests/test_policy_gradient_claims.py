@@ -136,3 +136,22 @@ def test_theorems_use_at_least_two_evidence_kinds() -> None:
         if c.family in FAMILIES and c.kind in ("theorem", "correction", "implementation"):
             kinds = {getattr(chk, "check_kind", None) for chk in c.checks}
             assert len(kinds) >= 2, c.id
+
+
+def test_escape_chain_plot_is_registered_and_deterministic() -> None:
+    pytest.importorskip("matplotlib")
+    from verify.registry import PLOTS
+
+    p = PLOTS["trust-region-escape-chain-bounds"]
+    assert p.family == "trust-region"
+    fig1, fig2 = p.make(), p.make()
+    ax1, ax2 = fig1.axes[0], fig2.axes[0]
+    assert ax1.get_xscale() == "log" and ax1.get_yscale() == "log"
+    assert len(ax1.lines) == 5  # four penalties and the exact gap
+    for l1, l2 in zip(ax1.lines, ax2.lines):
+        np.testing.assert_array_equal(l1.get_ydata(), l2.get_ydata())
+    # the unsimplified CPI penalty coincides with the exact gap; TRPO eq. (44) is exactly twice it
+    by_label = {ln.get_label(): np.asarray(ln.get_ydata()) for ln in ax1.lines}
+    gap = by_label["actual |eta - L| (exact)"]
+    np.testing.assert_allclose(by_label["CPI (unsimplified)"], gap, rtol=1e-12)
+    np.testing.assert_allclose(by_label["TRPO eq. (44)"], 2 * gap, rtol=1e-12)
