@@ -55,7 +55,7 @@ def test_natural_step_on_singular_tabular_fisher_lies_in_range_and_uses_pinv() -
     s = T.natural_gradient_step(g, F, 0.01)
     assert s.shape == g.shape  # [S, A] in, [S, A] out
     flat = s.ravel()
-    Fp = np.linalg.pinv(F, hermitian=True)
+    Fp = np.linalg.pinv(F, rcond=1e-10, hermitian=True)
     np.testing.assert_allclose(F @ Fp @ flat, flat, atol=1e-12)  # in range(F): no constant-per-state shift
     np.testing.assert_allclose(np.sum(s, axis=1), 0.0, atol=1e-12)
     x = Fp @ g.ravel()
@@ -132,7 +132,7 @@ def test_cg_on_singular_fisher_converges_to_min_norm_solution() -> None:
     F = G.fisher_matrix(mdp, z)
     g = G.policy_gradient(mdp, z).ravel()
     x = T.conjugate_gradient(lambda v: F @ v, g, iterations=20)
-    np.testing.assert_allclose(x, np.linalg.pinv(F, hermitian=True) @ g, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(x, np.linalg.pinv(F, rcond=1e-10, hermitian=True) @ g, rtol=1e-8, atol=1e-12)
     # and the step built from it is the natural-gradient step
     s = math.sqrt(0.02 / (x @ F @ x)) * x
     np.testing.assert_allclose(s, T.natural_gradient_step(g, F, 0.01).ravel(), rtol=1e-7)
