@@ -1508,7 +1508,7 @@ def seed_proxy_lower_bound_exact(ctx: Context) -> Evidence:
 @check("symbolic")
 def seed_proxy_lower_bound_symbolic(ctx: Context) -> Evidence:
     """sympy: on the escape chain eta - L = -2 g alpha^2 eps/((1-g)(1-g(1-alpha))) < 0; at gamma = 9/10,
-    alpha = 1/10, eps = 1 it is exactly -18/91."""
+    alpha = 1/10, eps = 1 it is exactly -18/19."""
     E = sympy_escape_chain()
     val = sp.nsimplify(E["gap"].subs({E["g"]: sp.Rational(9, 10), E["a"]: sp.Rational(1, 10), E["e"]: 1}))
     return Evidence("symbolic", bool(val >= 0), f"eta - L = {val} < 0 exactly: the proxy is not a lower bound",
@@ -2101,8 +2101,8 @@ def seed_on3_exact(ctx: Context) -> Evidence:
         A = 3
         pi = M.softmax(rng.normal(size=(S, A)))
         d = rng.dirichlet(np.ones(S))
-        g = (d[:, None] * pi * (rng.normal(size=(S, A)) - 0.0)).ravel()
-        g = (d[:, None] * (pi * g.reshape(S, A) - pi * np.sum(pi * g.reshape(S, A), axis=1, keepdims=True))).ravel()
+        v0 = rng.normal(size=(S, A))
+        g = (d[:, None] * (pi * v0 - pi * np.sum(pi * v0, axis=1, keepdims=True))).ravel()  # F v0: in range(F)
         calls = [0]
 
         def fvp(v: np.ndarray, pi: np.ndarray = pi, d: np.ndarray = d, S: int = S,
