@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run claims (all by default) and write the reports")
     p_run.add_argument("ids", nargs="*", metavar="ID", help="claim ids to run (default: all)")
     p_run.add_argument("--profile", default="ci", choices=sorted(PROFILES), help="effort profile (default: ci)")
-    p_run.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    p_run.add_argument("--seed", type=int, default=None,
+                       help="base seed (default: 0; a fresh random seed, printed, under --profile thorough)")
     p_run.add_argument("--workers", type=int, default=1, help="processes to use (default: 1)")
     p_run.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device for device checks")
     p_run.add_argument("--json", action="store_true", help="print results as JSON on stdout (nothing else)")
@@ -115,6 +116,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print(f"error: --workers: expected a positive integer, got {args.workers}", file=sys.stderr)
         return 2
+    if args.seed is None:
+        args.seed = int.from_bytes(os.urandom(4), "little") if PROFILES[args.profile].fresh_seeds else 0
+        if PROFILES[args.profile].fresh_seeds:
+            print(f"profile {args.profile}: fresh seed {args.seed} (rerun with --seed {args.seed})", file=sys.stderr)
     t0 = time.perf_counter()
     progress = _Progress(len(ids), sys.stderr)
     try:

@@ -167,6 +167,12 @@ KEY_FIGURE_HINTS = ("ratio", "factor", "residual", "error", "gap", "bias", "slop
 
 
 def key_figures(entry: dict[str, Any], limit: int = 3) -> str:
+    """The numbers worth a glance: for a refuted claim, what refuted it; otherwise ratios/errors."""
+    if entry["status"] == "refuted":
+        failed = [m for m in entry["methods"] if m.get("passed") is False]
+        if failed:
+            text = failed[0]["summary"]
+            return text if len(text) <= 160 else text[:157] + "..."
     picked: list[str] = []
     for m in entry["methods"]:
         for k, v in m.get("figures", {}).items():
@@ -304,6 +310,12 @@ def render_evidence(m: dict[str, Any]) -> list[str]:
     return lines
 
 
+def math_block(tex: str) -> list[str]:
+    """A display-math block in GitHub's fenced ```math form (rendered as LaTeX on GitHub; other
+    markdown renderers treat it as code, so brackets in the LaTeX are never taken as links)."""
+    return ["```math", tex, "```", ""]
+
+
 def render_family(doc: dict[str, Any], family: str, plots: list[tuple[str, str]]) -> str:
     claims = [c for c in doc["claims"] if c["family"] == family]
     by_id = {c["id"]: c for c in doc["claims"]}
@@ -325,10 +337,10 @@ def render_family(doc: dict[str, Any], family: str, plots: list[tuple[str, str]]
         if c["kind"] == "seed-statement":
             lines += [f"**Source:** seed document `{src.get('seed_file')}` ({src['citation']}), as written:", ""]
             lines += [f"> {ln}" for ln in src["quote"].splitlines()] + [""]
-            lines += ["**Statement checked (as written):**", "", "$$", c["statement"], "$$", ""]
+            lines += ["**Statement checked (as written):**", "", *math_block(c["statement"])]
         else:
             lines += [f"**Source:** {src['citation']}" + (f" ({src['url']})" if src.get("url") else ""), ""]
-            lines += ["**Statement:**", "", "$$", c["statement"], "$$", ""]
+            lines += ["**Statement:**", "", *math_block(c["statement"])]
         if c.get("corrects") and c["corrects"] in by_id:
             seed = by_id[c["corrects"]]
             sfam = seed["family"]
