@@ -203,3 +203,26 @@ def test_public_run_claims_contract():
     res = verify.run_claims(["PDL"], profile="debug", seed=0)
     assert [r.id for r in res] == ["PDL"]
     assert res[0].status == res[0].expected == "verified"
+
+
+def test_property_evidence_does_not_depend_on_imported_modules(tmp_path, monkeypatch):
+    """Hypothesis mixes constants from imported local modules into generation; the harness must
+    not, or a claim's evidence would depend on which claims ran earlier in the process."""
+    prof = registry.PROFILES["ci"]
+
+    def examples() -> list[float]:
+        seen: list[float] = []
+
+        def body(v: float) -> None:
+            seen.append(v)
+
+        property_evidence(Context("X", "c", prof, 0), st.floats(-1e6, 1e6), body, summary="s", max_examples=200)
+        return seen
+
+    before = examples()
+    mod = tmp_path / "pgv_constants_probe.py"
+    mod.write_text("VALUES = [" + ", ".join(f"{k}.{k}{k}{k}7" for k in range(1, 60)) + "]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("pgv_constants_probe")
+    after = examples()
+    assert before == after

@@ -4,8 +4,9 @@ checks with targeted search, and three-valued symbolic comparison.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import hypothesis
@@ -41,6 +42,36 @@ class Violation(AssertionError):
         self.details = details
 
 
+try:  # hypothesis >= 6.131 mixes constants found in already-imported local modules into generation
+    from hypothesis.internal.conjecture import providers as _hyp_providers
+
+    _NO_CONSTANTS = _hyp_providers.Constants()
+except (ImportError, AttributeError):  # pragma: no cover - older or restructured hypothesis
+    _hyp_providers = None
+
+
+@contextlib.contextmanager
+def _process_independent_generation() -> Iterator[None]:
+    """Make generation depend on the seed only, not on which modules this process imported.
+
+    Hypothesis draws, with small probability, constants harvested from local modules in
+    ``sys.modules``; which of those are loaded depends on the claims that ran earlier in the
+    process, so a claim's evidence could differ between a sequential and a pooled run. The
+    harvest is switched off (and its cache emptied) while a property check runs.
+    """
+    if _hyp_providers is None or not hasattr(_hyp_providers, "_get_local_constants"):
+        yield
+        return
+    saved = _hyp_providers._get_local_constants
+    _hyp_providers._get_local_constants = lambda: _NO_CONSTANTS
+    _hyp_providers.CONSTANTS_CACHE.cache.clear()
+    try:
+        yield
+    finally:
+        _hyp_providers._get_local_constants = saved
+        _hyp_providers.CONSTANTS_CACHE.cache.clear()
+
+
 def property_evidence(
     ctx: Context,
     strategy: st.SearchStrategy[Any],
@@ -59,7 +90,8 @@ def property_evidence(
     ``hypothesis.target`` pushes upward, and whose maximum is reported as
     ``worst_ratio``. ``examples`` are explicit rows run first (``@example``).
 
-    Deterministic: the search is seeded from ``ctx.sub_seed()`` with no database.
+    Deterministic: the search is seeded from ``ctx.sub_seed()`` with no database, and it does not
+    depend on what else ran in the process (see :func:`_process_independent_generation`).
     """
     count = [0]
     worst: list[Any] = [-math.inf, None]
@@ -91,7 +123,8 @@ def property_evidence(
     test = hypothesis.seed(ctx.sub_seed("hypothesis"))(test)
     figures: dict[str, Any] = {"seed": ctx.seed, "max_examples": n, "explicit_examples": len(examples)}
     try:
-        test()
+        with _process_independent_generation():
+            test()
     except AssertionError as exc:  # Violation is an AssertionError
         details = getattr(exc, "details", {})
         msg = getattr(exc, "message", str(exc))
