@@ -5,6 +5,7 @@ checks with targeted search, and three-valued symbolic comparison.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -42,9 +43,9 @@ class Violation(AssertionError):
         self.details = details
 
 
+_hyp_providers: Any
 try:  # hypothesis >= 6.131 mixes constants found in already-imported local modules into generation
-    from hypothesis.internal.conjecture import providers as _hyp_providers
-
+    _hyp_providers = importlib.import_module("hypothesis.internal.conjecture.providers")
     _NO_CONSTANTS = _hyp_providers.Constants()
 except (ImportError, AttributeError):  # pragma: no cover - older or restructured hypothesis
     _hyp_providers = None
