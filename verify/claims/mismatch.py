@@ -770,7 +770,8 @@ def tis_mis_property(ctx: Context) -> Evidence:
         task, z, zm = instance(np.random.default_rng(seed), V, T, noise=noise)
         q = _tis_mis_quantities(task, z, zm, cap, low=0.25 * cap)
         r = max(q["grad_ratio_tis"], q["grad_ratio_mis"])
-        if r > 1 + 1e-12 or q["identity_tis"] > 1e-12 or q["identity_mis"] > 1e-12:
+        # the bound is attained with equality (T = 1, f = F 1{w > C}); allow float64 rounding of the norms
+        if r > 1 + 1e-9 or q["identity_tis"] > 1e-12 or q["identity_mis"] > 1e-12:
             raise Violation(f"ratio {r:.6g}", seed=seed, V=V, T=T, noise=noise, cap=cap)
         return r
 
