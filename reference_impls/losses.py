@@ -69,6 +69,10 @@ CLIP_FRACTION_DEFINITIONS = ("ratio-outside", "clipped-branch")
 STD_CONVENTIONS = {"population": 0, "biased": 0, "sample": 1, "unbiased": 1}
 
 
+#: How far below zero a per-element KL may be (float64 rounding) before
+#: :func:`kl_penalized_objective` rejects it as a sign error.
+KL_ROUNDING_SLACK = 1e-12
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -197,13 +201,16 @@ def kl_penalized_objective(log_probs: Any, old_log_probs: Any, advantages: Any, 
     ``r A - beta * kl`` with ``r = exp(log_probs - old_log_probs)`` and ``kl`` the
     per-element KL(pi_old(.|s_t) || pi_theta(.|s_t)) -- **old || new**, the direction PPO
     uses (e.g. ``divergences.kl(old_dist, new_dist)``). ``kl`` must be non-negative and
-    have the shape of the other inputs.
+    have the shape of the other inputs; values down to ``-KL_ROUNDING_SLACK`` (1e-12) are
+    accepted as they are (a KL of two nearly equal distributions computed as
+    ``sum p log(p / q)`` can come out at -1e-16), anything more negative is a sign error.
     """
     lp, old, adv = _ratio_inputs(log_probs, old_log_probs, advantages)
     k = as_float_array(kl, "kl")
     check_same_shape(log_probs=lp, kl=k)
-    if np.any(k < 0):
-        raise ValueError(f"kl: expected non-negative KL values, got minimum {float(k.min()):.3g}")
+    if np.any(k < -KL_ROUNDING_SLACK):
+        raise ValueError(f"kl: expected non-negative KL values (>= -{KL_ROUNDING_SLACK:g}), "
+                         f"got minimum {float(k.min()):.3g}")
     b = check_scalar(beta, "beta", lo=0.0)
     with np.errstate(over="ignore"):
         r = np.exp(lp - old)

@@ -143,3 +143,18 @@ def test_sapo_at_ratio_one() -> None:
 def test_bad_input_names_the_argument(call, name: str) -> None:
     with pytest.raises(ValueError, match=f"^{name}:"):
         call()
+
+
+def test_kl_penalty_accepts_rounding_level_negative_kl_from_our_own_kl():
+    # KL of two nearly equal distributions computed as sum p log(p/q) can be -1e-16; feeding our own
+    # divergences.kl into the penalised objective must not raise, while a real sign error still does.
+    from reference_impls import divergences as D
+    from reference_impls import losses as L
+
+    old = np.array([0.5, 0.5])
+    new = np.array([0.5 + 2**-53, 0.5 - 2**-53])
+    k = np.full(2, float(D.kl(old, new)))
+    assert abs(k[0]) < 1e-15
+    L.kl_penalized_objective(np.log(new), np.log(old), np.zeros(2), k, 1.0)
+    with pytest.raises(ValueError, match="kl"):
+        L.kl_penalized_objective(np.log(new), np.log(old), np.zeros(2), np.full(2, -1e-6), 1.0)

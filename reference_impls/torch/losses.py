@@ -95,8 +95,9 @@ def kl_penalized_objective(log_probs: torch.Tensor, old_log_probs: torch.Tensor,
     lp, old, adv = _ratio_inputs(log_probs, old_log_probs, advantages)
     k = as_float_tensor(kl, "kl")
     check_same_shape(log_probs=lp, kl=k)
-    if bool((k < 0).any()):
-        raise ValueError(f"kl: expected non-negative KL values, got minimum {float(k.min()):.3g}")
+    if bool((k < -_np_losses.KL_ROUNDING_SLACK).any()):
+        raise ValueError(f"kl: expected non-negative KL values (>= -{_np_losses.KL_ROUNDING_SLACK:g}), "
+                         f"got minimum {float(k.min()):.3g}")
     b = check_scalar(beta, "beta", lo=0.0)
     return _times(torch.exp(lp - old), adv) - b * k
 

@@ -621,6 +621,8 @@ def clip_fraction_property(ctx: Context) -> Evidence:
         _, grad = _autograd_ppo(torch, TL, x["log_r"], adv, old, eps)
         r = np.exp(lp - old)
         edge = (np.abs(r - (1 - x["lo"])) < 1e-12) | (np.abs(r - (1 + x["hi"])) < 1e-12)
+        # a gradient r A grad log pi that underflows to 0 (r ~ 1e-300) is not a clipped one
+        edge |= (adv != 0) & (r * np.abs(adv) < 1e-290)
         if not edge.any() and abs(float(np.mean((grad == 0) & (adv != 0))) - br) > 1e-15:
             raise Violation("clipped-branch fraction != zero-gradient fraction", branch=br)
         return out - br
