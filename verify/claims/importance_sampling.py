@@ -751,11 +751,15 @@ def linear_cost_property(ctx: Context) -> Evidence:
     def body(x: tuple[list[float], list[float], list[float], float]) -> float:
         lp, blp, r, g = (np.array(x[0]), np.array(x[1]), np.array(x[2]), x[3])
         H = len(r)
-        naive_pd = sum(g**t * math.prod(math.exp(lp[k] - blp[k]) for k in range(t + 1)) * r[t] for t in range(H))
-        naive_tr = math.prod(math.exp(lp[k] - blp[k]) for k in range(H)) * sum(g**t * r[t] for t in range(H))
+        pd_terms = [g**t * math.prod(math.exp(lp[k] - blp[k]) for k in range(t + 1)) * r[t] for t in range(H)]
+        naive_pd = sum(pd_terms)
+        w_H = math.prod(math.exp(lp[k] - blp[k]) for k in range(H))
+        naive_tr = w_H * sum(g**t * r[t] for t in range(H))
         pd = float(I.per_decision_is(r, lp, blp, g))
         tr = float(I.trajectory_is(r, lp, blp, g))
-        scale = max(1.0, abs(naive_pd), abs(naive_tr))
+        # the sums can cancel (rewards of both signs): measure errors against the sum of |terms|,
+        # the scale that float64 rounding of either evaluation order is proportional to
+        scale = max(1.0, sum(abs(v) for v in pd_terms), w_H * sum(g**t * abs(r[t]) for t in range(H)))
         err = max(abs(pd - naive_pd), abs(tr - naive_tr)) / scale
         if err > 1e-12:
             raise Violation(f"relative error {err:.3g}", pdis=pd, naive=naive_pd)
