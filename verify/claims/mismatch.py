@@ -860,6 +860,8 @@ claim(
     expected="verified",
     checks=(gspo_exact, gspo_property, gspo_symbolic),
     conventions=(*CONVENTIONS, "|y| = number of policy tokens"),
+    assumptions=("every sequence has the same number of policy tokens (the token models have fixed length); with "
+                 "variable lengths E_old[s] can exceed 1, see GSPO-RATIO",),
 )
 
 # =========================================================================== IS-PG-ESTIMATOR

@@ -30,7 +30,7 @@ from reference_impls import mdp as M
 from reference_impls import trust_region as T
 from verify import fixtures
 from verify import strategies as vst
-from verify.claims.policy_gradient import sympy_eval
+from verify.claims.policy_gradient import _scale, sympy_eval
 from verify.harness import Violation, check, property_evidence, symbolic_evidence
 from verify.highprec import MpMDP, mpf_array
 from verify.registry import Context, Evidence, Source, claim, plot
@@ -138,10 +138,6 @@ def occupancy_shift(mdp: M.FiniteMDP, old: np.ndarray, new: np.ndarray, diff: np
     Delta = np.einsum("sa,sat->st", diff, mdp.transitions)
     Gt = np.linalg.inv(np.eye(mdp.n_states) - mdp.gamma * M.policy_transitions(mdp, new))
     return (1 - mdp.gamma) * mdp.gamma * (rho @ Delta @ Gt)
-
-
-def _scale(mdp: M.FiniteMDP) -> float:
-    return max(1.0, float(np.max(np.abs(mdp.rewards))) / (1.0 - mdp.gamma))
 
 
 @st.composite
