@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from verify.engine import ClaimResult, UnknownClaimError, resolve_ids, run_claims
+from verify.engine import EXECUTORS, ClaimResult, UnknownClaimError, make_executor, resolve_ids, run_claims
 from verify.registry import PROFILES, load_all, ordered_ids
 from verify.report import STATUS_ICON, claim_entry, rerender, write_reports
 
@@ -35,8 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     p_run.add_argument("--profile", default="ci", choices=sorted(PROFILES), help="effort profile (default: ci)")
     p_run.add_argument("--seed", type=int, default=None,
                        help="base seed (default: 0; a fresh random seed, printed, under --profile thorough)")
-    p_run.add_argument("--workers", type=int, default=1, help="processes to use (default: 1)")
     p_run.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device for device checks")
+    _executor_args(p_run)
     p_run.add_argument("--json", action="store_true", help="print results as JSON on stdout (nothing else)")
     p_run.add_argument("--report-dir", default=None,
                        help="where to write reports (default: reports/ for a full run; a run of selected ids "
@@ -44,10 +44,30 @@ def _parser() -> argparse.ArgumentParser:
     p_run.add_argument("--no-report", action="store_true", help="do not write reports")
     p_run.add_argument("--no-plots", action="store_true", help="skip the figures")
 
+    p_sw = sub.add_parser("sweep", help="run claims under many seeds; write DIR/sweep.json and DIR/sweep.md")
+    p_sw.add_argument("ids", nargs="*", metavar="ID", help="claim ids to sweep (default: all)")
+    p_sw.add_argument("--seeds", type=int, required=True, help="how many consecutive seeds")
+    p_sw.add_argument("--first-seed", type=int, default=0, help="the first seed (default: 0)")
+    p_sw.add_argument("--profile", default="ci", choices=sorted(PROFILES), help="effort profile (default: ci)")
+    p_sw.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device for device checks")
+    p_sw.add_argument("--out", required=True, help="output directory (tasks.jsonl, sweep.json, sweep.md)")
+    p_sw.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
+    _executor_args(p_sw)
+
     p_rep = sub.add_parser("report", help="re-render the markdown from reports/claims.json")
     p_rep.add_argument("--report-dir", default=str(DEFAULT_REPORT_DIR))
     p_rep.add_argument("--no-plots", action="store_true")
     return ap
+
+
+def _executor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=1, help="processes to use (default: 1)")
+    p.add_argument("--executor", default="process", choices=EXECUTORS,
+                   help="process: this machine's processes; dask: a Dask LocalCluster of --workers processes, "
+                        "or the cluster at --scheduler")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --executor dask: submit to this scheduler (e.g. tcp://host:8786) instead of "
+                        "starting a LocalCluster")
 
 
 class _Progress:
@@ -113,8 +133,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except UnknownClaimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.workers < 1:
-        print(f"error: --workers: expected a positive integer, got {args.workers}", file=sys.stderr)
+    try:
+        executor = make_executor(args.executor, workers=args.workers, scheduler=args.scheduler)
+    except ValueError as exc:
+        name, _, rest = str(exc).partition(":")
+        print(f"error: --{name}:{rest}", file=sys.stderr)
         return 2
     if args.seed is None:
         args.seed = int.from_bytes(os.urandom(4), "little") if PROFILES[args.profile].fresh_seeds else 0
@@ -123,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     progress = _Progress(len(ids), sys.stderr)
     try:
-        results = run_claims(ids, profile=args.profile, seed=args.seed, workers=args.workers, device=args.device,
+        results = run_claims(ids, profile=args.profile, seed=args.seed, device=args.device, executor=executor,
                              progress=progress)
     finally:
         progress.close()
@@ -152,6 +175,42 @@ def _family_seconds(results: list[ClaimResult]) -> dict[str, float]:
     return out
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from verify.sweep import SweepConfigError, print_progress, sweep
+
+    try:
+        ids = resolve_ids(args.ids or None)
+        executor = make_executor(args.executor, workers=args.workers, scheduler=args.scheduler)
+        if args.seeds < 1:
+            raise ValueError(f"seeds: expected a positive integer, got {args.seeds}")
+        if args.first_seed < 0:
+            raise ValueError(f"first-seed: expected a non-negative integer, got {args.first_seed}")
+    except UnknownClaimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        name, _, rest = str(exc).partition(":")
+        print(f"error: --{name}:{rest}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    try:
+        doc = sweep(ids, seeds=args.seeds, first_seed=args.first_seed, profile=args.profile, out=args.out,
+                    executor=executor, resume=args.resume, device=args.device, progress=print_progress)
+    except SweepConfigError as exc:
+        print(f"error: --{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: finished tasks are in {args.out}/tasks.jsonl; continue with --resume",
+              file=sys.stderr)
+        return 130
+    s = doc["summary"]
+    tasks, claims = s["tasks"], s["claims"]
+    print(f"{tasks} task{'' if tasks == 1 else 's'} over {claims} claim{'' if claims == 1 else 's'} in "
+          f"{time.perf_counter() - t0:.0f} s; "
+          f"{s['tasks_differing']} differ from the expected verdict; wrote {args.out}/sweep.md", file=sys.stderr)
+    return 0 if s["tasks_differing"] == 0 else 1
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     path = Path(args.report_dir) / "claims.json"
     if not path.exists():
@@ -165,7 +224,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"list": cmd_list, "run": cmd_run, "report": cmd_report}[args.command]
+    handler = {"list": cmd_list, "run": cmd_run, "sweep": cmd_sweep, "report": cmd_report}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

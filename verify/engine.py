@@ -119,13 +119,13 @@ class Executor(Protocol):
     A distributed engine plugs in by implementing this one method.
     """
 
-    def run(self, fn: Callable[[Any], ClaimResult], items: Sequence[Any]) -> Iterator[ClaimResult]: ...
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]: ...
 
 
 class SequentialExecutor:
     """Runs everything in this process, in order."""
 
-    def run(self, fn: Callable[[Any], ClaimResult], items: Sequence[Any]) -> Iterator[ClaimResult]:
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         for it in items:
             yield fn(it)
 
@@ -138,7 +138,7 @@ class ProcessPoolExecutor:
             raise ValueError(f"workers: expected a positive integer, got {workers}")
         self.workers = workers
 
-    def run(self, fn: Callable[[Any], ClaimResult], items: Sequence[Any]) -> Iterator[ClaimResult]:
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
             futures = [pool.submit(fn, it) for it in items]
@@ -149,6 +149,25 @@ class ProcessPoolExecutor:
                 for f in futures:
                     f.cancel()
                 raise
+
+
+EXECUTORS = ("process", "dask")
+
+
+def make_executor(kind: str = "process", *, workers: int = 1, scheduler: str | None = None) -> Executor:
+    """The executor named ``kind``: ``"process"`` (this process for one worker, else a process pool) or
+    ``"dask"`` (a Dask LocalCluster of ``workers`` processes, or the cluster at ``scheduler``)."""
+    if kind not in EXECUTORS:
+        raise ValueError(f"executor: expected one of {EXECUTORS}, got {kind!r}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers: expected a positive integer, got {workers!r}")
+    if kind == "dask":
+        from verify.dask_executor import DaskExecutor
+
+        return DaskExecutor(workers=workers, scheduler=scheduler)
+    if scheduler is not None:
+        raise ValueError(f"scheduler: only the dask executor takes a scheduler address, got {scheduler!r}")
+    return SequentialExecutor() if workers == 1 else ProcessPoolExecutor(workers)
 
 
 def resolve_ids(ids: Iterable[str] | None) -> list[str]:
@@ -216,12 +235,14 @@ def run_claims(
 
 
 __all__ = [
+    "EXECUTORS",
     "REGISTRY",
     "ClaimResult",
     "Executor",
     "ProcessPoolExecutor",
     "SequentialExecutor",
     "UnknownClaimError",
+    "make_executor",
     "run_claim",
     "run_claims",
 ]
