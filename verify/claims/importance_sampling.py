@@ -33,10 +33,10 @@ from verify import stats as VS
 from verify import strategies as vst
 from verify.harness import Violation, check, property_evidence, symbolic_evidence
 from verify.registry import Context, Evidence, Source, claim, plot
+from verify.seeds import seed_citation
 
 FAMILY = "importance-sampling"
 S1 = "001_7cd217662ff5462a.txt"
-S1_CITE = "S1 lecture slides (seed 001), 'Change of variable - importance sampling' section"
 
 # --------------------------------------------------------------------------- Monte Carlo budget
 
@@ -412,7 +412,8 @@ SEED_ERR_FORMULA = claim(
     title="S1: the error of the re-centred IS estimator is int (r pi' - mu pi)^2 / pi",
     statement=r"\operatorname{Var}_{(s,a,r)\sim\pi_\theta}[\hat\mu_{\pi_\theta}]=\int_{\mathcal A}"
               r"\frac{(r(s,a)\pi_{\theta'}(s,a)-\mu\pi_\theta(s,a))^2}{\pi_\theta(s,a)}\,da",
-    source=Source(S1_CITE, quote=r"Error of re-centered IS estimator: $\operatorname{Var}_{(s,a,r)\sim\pi_{\theta}}"
+    source=Source(seed_citation(S1, "line 345 ('IMPORTANCE SAMPLING - ERROR')"),
+                  quote=r"Error of re-centered IS estimator: $\operatorname{Var}_{(s,a,r)\sim\pi_{\theta}}"
                   r"[\hat{\mu}_{\pi_{\theta}}] = \int_{\mathcal{A}} \frac{(r(s,a)\pi_{\theta'}(s,a) - "
                   r"\mu\pi_{\theta}(s,a))^2}{\pi_{\theta}(s,a)} da$", seed_file=S1),
     family=FAMILY,
@@ -488,7 +489,8 @@ claim(
     title="S1: IS error is (much) worse when pi_theta << pi_theta', or when the policies differ and r is flat",
     statement=r"\text{Error is typically (much) worse when } \pi_\theta \ll \pi_{\theta'}\ \text{ or }\ "
               r"|\pi_\theta-\pi_{\theta'}|\text{ large (and } r \text{ nearly constant)}",
-    source=Source(S1_CITE, quote=r"Error is typically (much) worse when: $\pi_{\theta} << \pi_{\theta'}$",
+    source=Source(seed_citation(S1, "line 350 ('IMPORTANCE SAMPLING - ERROR')"),
+                  quote=r"Error is typically (much) worse when: $\pi_{\theta} << \pi_{\theta'}$",
                   seed_file=S1),
     family=FAMILY,
     kind="seed-statement",
@@ -632,7 +634,8 @@ claim(
     statement=r"\mathbb{E}_\mu[W_H]=1,\ \mathbb{E}_\mu[W_H^2]=\textstyle\sum_s\rho_0(s)M_0(s),\ "
               r"M_t(s)=\sum_a\frac{\pi(a|s)^2}{\mu(a|s)}\sum_{s'}P(s'|s,a)M_{t+1}(s'),\ "
               r"\min_s(1+\chi^2_s)^H\le\mathbb{E}[W_H^2]\le\max_s(1+\chi^2_s)^H",
-    source=Source("Derived (catalogue TRAJ-IS-VARIANCE-EXPLODES); cf. Liu, Bacon & Brunskill (2020) arXiv:1910.06508"),
+    source=Source("Derived here (second moment of the product of per-step weights); cf. Liu, Bacon & Brunskill (2020) "
+                  "arXiv:1910.06508"),
     family=FAMILY,
     expected="verified",
     checks=(traj_is_second_moment_exact, traj_is_second_moment_mpmath, traj_is_log_weight_mc),
@@ -711,7 +714,8 @@ SEED_QUAD = claim(
     id="SEED-S1-TRAJ-IS-QUADRATIC",
     title="S1: trajectory IS has quadratic compute cost in the trajectory length",
     statement=r"\text{Using the full path: quadratic compute cost (in trajectory length) to reweight each sample}",
-    source=Source(S1_CITE, quote="- Quadratic compute cost (in trajectory length) to reweight each sample",
+    source=Source(seed_citation(S1, "line 400"),
+                  quote="- Quadratic compute cost (in trajectory length) to reweight each sample",
                   seed_file=S1),
     family=FAMILY,
     kind="seed-statement",
@@ -774,7 +778,8 @@ claim(
     title="Trajectory and per-decision IS weights cost O(H) with prefix products",
     statement=r"W_t=W_{t-1}\,\frac{\pi(a_t|s_t)}{\mu(a_t|s_t)}:\ \text{all } W_0,\dots,W_{H-1}\text{ in } H-1"
               r"\text{ multiplications (one cumulative sum in log space)}",
-    source=Source("Catalogue TRAJ-IS-VARIANCE-EXPLODES (last bullet); Precup, Sutton & Singh (2000)"),
+    source=Source("Precup, Sutton & Singh (2000), per-decision importance sampling (weights of the "
+                  "rewards so far only)"),
     family=FAMILY,
     kind="correction",
     corrects="SEED-S1-TRAJ-IS-QUADRATIC",
@@ -936,7 +941,7 @@ def snis_bias_exact(ctx: Context) -> Evidence:
                     f"reference SNIS matches the rational expectation to {worst:.1e}",
                     {"n_times_bias": {n: str(v) for n, v in nb.items()},
                      "n_times_bias_float": {n: float(v) for n, v in nb.items()}, "leading_term": str(-lead),
-                     "mu": str(mu), "max_reference_error": worst, "catalogue_values_match": cat_ok})
+                     "mu": str(mu), "max_reference_error": worst, "published_values_match": cat_ok})
 
 
 @check("high-precision")
@@ -1250,7 +1255,7 @@ claim(
     title="Truncated IS: exact bias and its tight bound",
     statement=r"\mathbb{E}_q[\min(w,c)f]-\mathbb{E}_pf=-\mathbb{E}_q[(w-c)_+f],\quad |\text{bias}|\le F\,"
               r"\mathbb{E}_q[(w-c)_+]=F\sum_x(p(x)-c\,q(x))_+\ (|f|\le F),\ \text{equality at } f=F\,1\{w>c\}",
-    source=Source("Derived (catalogue TIS-BIAS-BOUND); Ionides (2008) JCGS 17(2):295-311 for the sqrt(n) level"),
+    source=Source("Derived here (bias of E_q[min(w, c) f]); Ionides (2008) JCGS 17(2):295-311 for the sqrt(n) level"),
     family=FAMILY,
     expected="verified",
     checks=(tis_exact, tis_property, tis_mc),
@@ -1293,7 +1298,8 @@ claim(
     title="S1: the IS 'Sample Mean' is sum over the batch of (pi'/pi) r",
     statement=r"\hat\mu_{\pi_\theta}=\sum_{(s,a,r)\in\mathcal B_{\pi_\theta}}\frac{\pi_{\theta'}(a|s)}"
               r"{\pi_\theta(a|s)}r(a,s)",
-    source=Source(S1_CITE, quote=r"$$\text{Sample Mean} \quad \hat{\mu}_{\pi_{\theta}} = \sum_{(s,a,r) \in "
+    source=Source(seed_citation(S1, "line 336 ('CHANGE OF VARIABLE - IMPORTANCE SAMPLING')"),
+                  quote=r"$$\text{Sample Mean} \quad \hat{\mu}_{\pi_{\theta}} = \sum_{(s,a,r) \in "
                   r"\mathcal{B}_{\pi_{\theta}}} \frac{\pi_{\theta'}(a|s)}{\pi_{\theta}(a|s)} r(a,s) \neq \sum_{(s,a,r) "
                   r"\in \mathcal{B}_{\pi_{\theta'}}} r(a,s) = \hat{\mu}_{\pi_{\theta'}}$$", seed_file=S1),
     family=FAMILY,
@@ -1360,7 +1366,7 @@ claim(
     title="The IS sample mean (1/|B|) sum_B (pi'/pi) r is unbiased",
     statement=r"\mathbb{E}\Big[\frac1{|\mathcal B|}\sum_{(s,a,r)\in\mathcal B}\frac{\pi_{\theta'}(a|s)}"
               r"{\pi_\theta(a|s)}r\Big]=\mathbb{E}_{a\sim\pi_{\theta'}}[r]",
-    source=Source("Owen (2013) ch. 9.1; catalogue IS-UNBIASED, 'Seed says (S1)'"),
+    source=Source("Owen (2013) ch. 9.1, eq. (9.3) (the sample mean of the weighted values)"),
     family=FAMILY,
     kind="correction",
     corrects="SEED-S1-IS-SAMPLE-MEAN",

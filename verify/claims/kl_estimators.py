@@ -360,7 +360,7 @@ claim(
     title="GRPO: the k3 KL estimator in the loss is unbiased and guaranteed to be positive",
     statement=r"\frac{\pi_{ref}}{\pi_\theta}-\log\frac{\pi_{ref}}{\pi_\theta}-1\ \text{is an unbiased estimator of }"
               r"D_{KL}[\pi_\theta\|\pi_{ref}]\ \text{(as used in GRPO's objective) and is guaranteed to be positive}",
-    source=Source("Shao et al. (2024) DeepSeekMath/GRPO, arXiv:2402.03300, sec. 4.1, eq. (4) (via the brief)",
+    source=Source("Shao et al. (2024) DeepSeekMath/GRPO, arXiv:2402.03300, sec. 4.1, eq. (4)",
                   quote=_GRPO_QUOTE),
     family=FAMILY,
     expected="refuted",

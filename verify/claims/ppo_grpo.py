@@ -24,6 +24,7 @@ from reference_impls import losses as L
 from reference_impls import mdp as M
 from verify.harness import Violation, check, property_evidence, symbolic_evidence
 from verify.registry import CheckSkipped, Context, Evidence, Source, claim
+from verify.seeds import seed_citation
 
 FAMILY = "ppo-grpo"
 SEED_FILE = "001_7cd217662ff5462a.txt"
@@ -532,7 +533,7 @@ claim(
     title="Slides: PPO-clip gradient is 0 if w <= 1-eps (A<0) or w >= 1+eps (A>0), else grad J(theta')|_theta",
     statement=r"\nabla_{\theta'}L^{CLIP}_t(\theta')|_\theta=0\ \text{if } w\le 1-\epsilon, A<0;\ 0\ \text{if } "
               r"w\ge 1+\epsilon, A>0;\ \nabla_{\theta'}J(\theta')|_\theta\ \text{otherwise}",
-    source=Source("Lecture slides (seed 001), 'ARE THERE EVEN CHEAPER ROBUST APPROXIMATIONS?'",
+    source=Source(seed_citation(SEED_FILE, "line 654 (again at lines 661, 681, 708)"),
                   quote=_SEED_GRAD_QUOTE, seed_file=SEED_FILE),
     family=FAMILY,
     expected="refuted",
@@ -747,7 +748,8 @@ claim(
     id="SEED-001-PPO-KL-RULE",
     title="Slides: adaptive beta x2 if the KL threshold is violated, /2 if well within",
     statement=r"\beta\leftarrow 2\beta\ \text{if } d>d_{targ};\ \beta\leftarrow\beta/2\ \text{if } d\ll d_{targ}",
-    source=Source("Lecture slides (seed 001), 'SOFT CONSTRAINTS'", quote=_SEED_RULE_QUOTE, seed_file=SEED_FILE),
+    source=Source(seed_citation(SEED_FILE, "line 641 ('SOFT CONSTRAINTS')"),
+                  quote=_SEED_RULE_QUOTE, seed_file=SEED_FILE),
     family=FAMILY,
     expected="refuted",
     kind="seed-statement",
@@ -891,8 +893,8 @@ claim(
     title="Slides: the PPO-KL penalty is beta KL(pi_theta' || pi_theta) (new || old)",
     statement=r"\max_{\theta'}\mathbb E_{s,a\sim\pi_\theta}\Big[\tfrac{\pi_{\theta'}}{\pi_\theta}A\Big]-\beta "
               r"D_{KL}(\pi_{\theta'}\|\pi_\theta)\ \text{is PPO-KL's objective}",
-    source=Source("Lecture slides (seed 001), 'SOFT CONSTRAINTS' (followed by '- KL-penalty Proximal Policy "
-                  "Optimization (PPO-KL)')", quote=_SEED_DIRECTION_QUOTE, seed_file=SEED_FILE),
+    source=Source(seed_citation(SEED_FILE, "line 635 ('SOFT CONSTRAINTS', followed by '- KL-penalty Proximal Policy "
+                               "Optimization (PPO-KL)')"), quote=_SEED_DIRECTION_QUOTE, seed_file=SEED_FILE),
     family=FAMILY,
     expected="refuted",
     kind="seed-statement",
@@ -1262,7 +1264,7 @@ claim(
     expected="verified",
     checks=(gspo_mean_ratio, gspo_not_importance_weight, gspo_symbolic),
     conventions=("s uses the masked token mean of log-ratios (length-normalised)",),
-    notes="The catalogue's unconditional E_old[s] <= 1 holds for equal-length responses only: conditioned on the "
+    notes="The unconditional E_old[s] <= 1 holds for equal-length responses only: conditioned on the "
           "length class, Jensen gives (P_new(L)/P_old(L))^(1/L), which exceeds 1 when the new policy moves mass to "
           "that length. The exact check exhibits E_old[s] > 1 on a three-token tree.",
 )
@@ -1363,7 +1365,7 @@ claim(
     expected="verified",
     checks=(sapo_symbolic, sapo_exact, sapo_property),
     conventions=("tau = tau_pos where A > 0, tau_neg otherwise",),
-    notes="The catalogue's 'monotone decay of the gate weight' holds for the gate derivative f'(r); the weight on "
+    notes="The 'monotone decay of the gate weight' holds for the gate derivative f'(r); the weight on "
           "grad log pi carries an extra factor r and first rises (slope 1 at r = 1).",
 )
 
@@ -1487,7 +1489,8 @@ claim(
     title="Where peers' conventions differ, and the exact effect of each on a fixed example",
     statement=r"\text{clip fraction, std convention, aggregation, clamps, dual clip and precision change the "
               r"numbers by the amounts in the table (computed with the reference functions)}",
-    source=Source("shared/reference/PEERS.md sections 2.3-2.6, 3 and 5 (peer conventions; no peer code run here)"),
+    source=Source("Documented conventions of peer libraries (rlax, TRL, verl, Stable-Baselines3, CleanRL; their "
+                  "documentation, no peer code run here)"),
     family=FAMILY,
     expected="verified",
     kind="implementation",

@@ -34,6 +34,7 @@ from verify.claims.policy_gradient import _scale, sympy_eval
 from verify.harness import Violation, check, property_evidence, symbolic_evidence
 from verify.highprec import MpMDP, mpf_array
 from verify.registry import Context, Evidence, Source, claim, plot
+from verify.seeds import seed_citation
 
 FAMILY = "trust-region"
 S0 = "000_df799f8b05dafca5.txt"
@@ -1384,7 +1385,7 @@ claim(
     id="SEED-S1-STATE-DRIFT",
     title="S1: '|p_theta(s_t) - p_theta'(s_t)| = (1-(1-eps)^t)|p_theta'(s_t) - p_theta(s_t)| < 2 eps t'",
     statement=r"|p_\theta(s_t)-p_{\theta'}(s_t)|=(1-(1-\epsilon)^t)|p_{\theta'}(s_t)-p_\theta(s_t)|<2\epsilon t",
-    source=Source("Seed S1 (lecture slides), line 416 (repeated at line 431)",
+    source=Source(seed_citation(S1, "line 416 (repeated at line 431)"),
                   quote=r"$$|p_{\theta}(s_t) - p_{\theta'}(s_t)| = (1 - (1 - \epsilon)^t)|p_{\theta'}(s_t) - "
                         r"p_{\theta}(s_t)| < 2\epsilon t$$",
                   seed_file=S1),
@@ -1452,7 +1453,7 @@ claim(
     title="S1: 'J(theta')|_theta ~ E[ratio gamma^t A] + O(2 t eps r_max/(1-gamma))'",
     statement=r"J(\theta')|_\theta\approx\mathbb{E}_{s_t\sim p_\theta,a_t\sim\pi_\theta}\big[\tfrac{\pi_{\theta'}}"
               r"{\pi_\theta}\gamma^tA^{\pi_\theta}(s_t,a_t)\big]+O\big(\tfrac{2t\epsilon r_{max}}{1-\gamma}\big)",
-    source=Source("Seed S1 (lecture slides), line 420 (boxed again at line 436)",
+    source=Source(seed_citation(S1, "line 420 (boxed again at line 436)"),
                   quote=r"$$J(\theta')|_{\theta} \approx \mathbb{E}_{s_t \sim p_{\theta}, a_t \sim "
                         r"\pi_{\theta}(a_t|s_t)} \left[\frac{\pi_{\theta'}(a_t|s_t)}{\pi_{\theta}(a_t|s_t)} "
                         r"\gamma^t A^{\pi_{\theta}}(s_t, a_t) \right] + O(\frac{2t\epsilon r_{max}}{1 - \gamma})$$",
@@ -1533,7 +1534,7 @@ claim(
     id="SEED-S1-PROXY-LOWER-BOUND",
     title="S1: 'This proxy objective is also a lower bound, optimizing this optimizes the original objective.'",
     statement=r"L_\theta(\theta')\le J(\theta')\ \text{for all }\theta'\ \text{and}\ \arg\max L\ \text{improves}\ J",
-    source=Source("Seed S1 (lecture slides), line 422 (repeated at line 438)",
+    source=Source(seed_citation(S1, "line 422 (repeated at line 438)"),
                   quote="This proxy objective is also a lower bound, optimizing this optimizes the original objective.",
                   seed_file=S1),
     family=FAMILY,
@@ -1645,7 +1646,7 @@ claim(
     id="SEED-S1-PINSKER-TV",
     title="S1: '||pi_theta' - pi_theta||_TV < sqrt(2 D_KL(pi_theta'||pi_theta))'",
     statement=r"\|\pi_{\theta'}-\pi_\theta\|_{TV}<\sqrt{2D_{KL}(\pi_{\theta'}\|\pi_\theta)}",
-    source=Source("Seed S1 (lecture slides), line 474",
+    source=Source(seed_citation(S1, "line 474"),
                   quote=r"$||\pi_{\theta'} - \pi_{\theta}||_{TV} < \sqrt{2D_{KL}(\pi_{\theta'}||\pi_{\theta})}$",
                   seed_file=S1),
     family=FAMILY,
@@ -1711,7 +1712,7 @@ claim(
     id="SEED-S1-KL-FISHER-NO-HALF",
     title="S1: 'D_KL(pi_theta'||pi_theta) ~ ||pi_theta' - pi_theta||^2_{F_theta}'",
     statement=r"D_{KL}(\pi_{\theta'}\|\pi_\theta)\approx\|\pi_{\theta'}-\pi_\theta\|^2_{F_\theta}",
-    source=Source("Seed S1 (lecture slides), line 526 (again at line 619)",
+    source=Source(seed_citation(S1, "line 526 (again at line 619)"),
                   quote=r"subject to $D_{\mathrm{KL}}(\pi_{\theta'}||\pi_{\theta}) \approx ||\pi_{\theta'} - "
                         r"\pi_{\theta}||_{F_{\theta}}^{2} < \delta$",
                   seed_file=S1),
@@ -1764,7 +1765,7 @@ claim(
     id="SEED-S1-KL-FISHER-NORM",
     title="S1: 'D_KL(x|x_k) ~ ||x - x_k||_F = (x - x_k)^T F (x - x_k)'",
     statement=r"D_{KL}(x|x_k)\approx\|x-x_k\|_F=(x-x_k)^\top F(x-x_k)",
-    source=Source("Seed S1 (lecture slides), line 567",
+    source=Source(seed_citation(S1, "line 567"),
                   quote=r"$$U_k := \{ x : D_{\mathrm{KL}}(x|x_k) \approx ||x - x_k||_F = (x - x_k)^T F(x - x_k) "
                         r"\le \Delta \},$$",
                   seed_file=S1),
@@ -1833,7 +1834,7 @@ claim(
     id="SEED-S1-KKT-DK",
     title="S1: 'D_k = sqrt(Delta / (grad f^T F^-1 grad f)) F^-1' solves min f s.t. D_KL <= Delta",
     statement=r"x^*=x_k-D_k\nabla f,\ D_k=\sqrt{\tfrac{\Delta}{\nabla f^\top F^{-1}\nabla f}}F^{-1}",
-    source=Source("Seed S1 (lecture slides), line 581 (again at line 597), for the problem of line 561",
+    source=Source(seed_citation(S1, "line 581 (again at line 597), for the problem of line 561"),
                   quote=r"$$D_k = \sqrt{\frac{\Delta}{\nabla f(x_k)^T F^{-1}(x_k) \nabla f(x_k)}} F^{-1}(x_k)$$",
                   seed_file=S1),
     family=FAMILY,
@@ -1902,7 +1903,7 @@ claim(
           "Delta/sqrt(g^T F^-1 g)'",
     statement=r"\mathcal L=g^\top s+\lambda(\tfrac12s^\top Fs-\Delta^2);\ s^{*\top}Fs^*=\Delta^2\Rightarrow"
               r"\tfrac1\lambda=\tfrac{\Delta}{\sqrt{g^\top F^{-1}g}}",
-    source=Source("Seed S1 (lecture slides), lines 601 and 613",
+    source=Source(seed_citation(S1, "lines 601 and 613"),
                   quote=r"$$s^{*\top}Fs^* = \Delta^2 \Rightarrow \frac{1}{\lambda} = \frac{\Delta}{\sqrt{q^\top "
                         r"F^{-1}q}}$$",
                   seed_file=S1),
@@ -1980,7 +1981,7 @@ claim(
     id="SEED-S1-KKT-UPDATE",
     title="S1: 'x_{k+1} = x_k - Delta F^-1 grad f / sqrt(grad f^T F^-1 grad f)' for D_KL <= Delta",
     statement=r"x_{k+1}=x_k-\tfrac{\Delta}{\sqrt{\nabla f^\top F^{-1}\nabla f}}F^{-1}\nabla f",
-    source=Source("Seed S1 (lecture slides), line 610, for the problem of line 561",
+    source=Source(seed_citation(S1, "line 610, for the problem of line 561"),
                   quote=r"$$x_{k+1} = x_k + s^* = x_k - \frac{\Delta}{\sqrt{\nabla f(x_k)^\top F(x_k)^{-1} "
                         r"\nabla f(x_k)}} F(x_k)^{-1} \nabla f(x_k).$$",
                   seed_file=S1),
@@ -2030,7 +2031,7 @@ claim(
           "budget delta use Delta = sqrt(2 delta)",
     statement=r"s^\top Fs\le\Delta^2:\ s^*=\tfrac{\Delta}{\sqrt{g^\top F^{-1}g}}F^{-1}g,\ D_{KL}\approx\Delta^2/2;"
               r"\ \Delta=\sqrt{2\delta}",
-    source=Source("TRPO (Schulman et al. 2015) App. C; CLAIMS-CATALOGUE KKT-NATGRAD-STEP"),
+    source=Source("Schulman et al. (2015) TRPO, App. C (natural-gradient step on the KL boundary)"),
     family=FAMILY,
     expected="verified",
     kind="correction",
@@ -2093,7 +2094,7 @@ claim(
     id="SEED-S1-QUADRATIC-MODEL",
     title="S1: TRPO's subproblem: '1. Form a local quadratic approximation to objective'",
     statement=r"\text{TRPO step}=\arg\max_s\ g^\top s+\tfrac12 s^\top H_Ls\ \text{s.t. KL constraint}",
-    source=Source("Seed S1 (lecture slides), line 530",
+    source=Source(seed_citation(S1, "line 530"),
                   quote="- 1. Form a local quadratic approximation to objective", seed_file=S1),
     family=FAMILY,
     expected="refuted",
@@ -2138,7 +2139,7 @@ claim(
     id="SEED-S1-NATGRAD-ON3",
     title="S1: natural-gradient/TRPO solve '• Expensive! O(N^3) per step'",
     statement=r"\text{cost of one TRPO/natural-gradient step}=O(N^3)",
-    source=Source("Seed S1 (lecture slides), line 631", quote="• Expensive! O(N^3) per step", seed_file=S1),
+    source=Source(seed_citation(S1, "line 631"), quote="• Expensive! O(N^3) per step", seed_file=S1),
     family=FAMILY,
     expected="refuted",
     kind="seed-statement",
@@ -2254,7 +2255,7 @@ claim(
     title="S0: the TRPO/PPO surrogate 'is a lower bound for J(theta) - J(theta_old)'",
     statement=r"\mathbb{E}_{s\sim d^{\pi_{old}},a\sim\pi_{old}}\big[\tfrac{\pi_\theta}{\pi_{old}}A^{\pi_{old}}\big]"
               r"\le J(\theta)-J(\theta_{old})\ \text{whenever}\ D_{KL}(\pi_\theta\|\pi_{old})\le C",
-    source=Source("Seed S0 (learner-sampler Part II), line 7, about its eq. (1)",
+    source=Source(seed_citation(S0, "line 7, about its eq. (1)"),
                   quote=r"As discussed in Part I, in the conventional RL setting (i.e., no learner-sampler mismatch), "
                         r"this objective is not equivalent to $J(\theta)$, but instead is a lower bound for "
                         r"$J(\theta) - J(\theta_{\rm old})$.",

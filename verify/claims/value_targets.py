@@ -25,6 +25,7 @@ from reference_impls import returns as R
 from verify import strategies as vst
 from verify.harness import Violation, check, property_evidence, symbolic_evidence
 from verify.registry import Context, Evidence, Source, claim, plot
+from verify.seeds import seed_citation
 
 FAMILY = "value-targets"
 SEED = "001_7cd217662ff5462a.txt"
@@ -884,7 +885,7 @@ claim(
     checks=(retrace_contraction_exact, retrace_contraction_property),
     conventions=CONVENTIONS,
     assumptions=("mu > 0, gamma < 1", "traces c_s in [0, pi/mu]"),
-    notes="Catalogue status [R]; the statement checked here is the operator identity in exact matrix form.",
+    notes="The statement checked here is the operator identity in exact matrix form.",
 )
 
 # --------------------------------------------------------------------------- seed statements (S1, IMPALA slides)
@@ -945,7 +946,7 @@ claim(
     id="SEED-IMPALA-NSTEP-TARGET",
     title="Slides: the n-step TD value target with V(x_s) in every term",
     statement=r"V(x_s)=V(x_s)+\sum_{t=s}^{s+n-1}\gamma^{t-s}\big(r_t+\gamma V(x_{t+1})-V(x_s)\big)",
-    source=Source("S1 lecture slides, 'IMPALA' and 'STATE DISTRIBUTION CORRECTION' slides", quote=NSTEP_QUOTE,
+    source=Source(seed_citation(SEED, "line 783 (again at line 792, 'IMPALA')"), quote=NSTEP_QUOTE,
                   seed_file=SEED),
     family=FAMILY,
     kind="seed-statement",
@@ -1045,8 +1046,7 @@ claim(
     title="Slides: IMPALA truncates with Ionides' (2008) sample-size-dependent level tau_n",
     statement=r"\text{IMPALA applies truncated IS: } c_t=\min\Big(\frac{\pi_{\theta'}(a_t|x_t)}{\pi_\theta(a_t|x_t)},"
               r"\tau_n\Big)\ \text{(Ionides 2008), so the target stays a consistent estimate of } V^\pi",
-    source=Source("S1 lecture slides, 'STATE DISTRIBUTION CORRECTION': '• To reduce variance blowup, IMPALA applies "
-                  "truncated IS estimators:' followed by the quoted formula and '(Ionides, 2008)'",
+    source=Source(seed_citation(SEED, "lines 800-803 ('STATE DISTRIBUTION CORRECTION')"),
                   quote=IONIDES_QUOTE, seed_file=SEED),
     family=FAMILY,
     kind="seed-statement",
