@@ -1397,7 +1397,9 @@ claim(
     notes="As an equation it says x = c x with c = 1-(1-eps)^t in (0, 1), forcing x = 0; the right factor must be "
           "the disagreement-conditioned distributions (Levine's p_mistake). The step <= 2(1-(1-eps)^t) is missing, "
           "'<' must be '<=' (t = 0), and eps must bound TV (1/2 L1): if it bounds L1 the disagreement probability is "
-          "eps/2 and the constant halves.",
+          "eps/2 and the constant halves. The coupling reading of eps (the slide's 'Different action at each decision "
+          "chosen with prob at most eps', a TV bound) is the one this claim uses; the formula on the line before it, "
+          "read as a per-action bound, is SEED-S1-DRIFT-PER-ACTION-EPS (per-action closeness does not bound TV).",
 )
 
 claim(
@@ -1622,51 +1624,14 @@ claim(
 # --------------------------------------------------------------------------- S1 Pinsker in "TV" form
 
 
-@check("exact")
-def seed_pinsker_exact(ctx: Context) -> Evidence:
-    """The strict '<' fails at P = Q (0 < 0); with '<=' and TV = 1/2 L1 the bound holds but is loose by exactly 2
-    (Bernoulli ratio TV/sqrt(2KL) -> 1/2), and it is Pinsker's sharp form only if ||.||_TV means L1."""
-    p = np.array([0.2, 0.3, 0.5])
-    tv, kl = float(tv_rows(p, p)), float(kl_rows(p, p))
-    strict_holds = tv < math.sqrt(2 * kl)
-    rows = []
-    with mp.workdps(DPS):
-        for delta in (mp.mpf("0.1"), mp.mpf("0.01"), mp.mpf("0.001")):
-            P = [mp.mpf(1) / 2 + delta, mp.mpf(1) / 2 - delta]
-            K = mp.fsum(a * mp.log(2 * a) for a in P)
-            rows.append({"delta": float(delta), "tv_over_sqrt_2kl": float(delta / mp.sqrt(2 * K)),
-                         "l1_over_sqrt_2kl": float(2 * delta / mp.sqrt(2 * K))})
-    return Evidence("exact", bool(strict_holds), "at P = Q both sides are 0 and '<' is false; with TV = 1/2 L1 the "
-                    f"non-strict form is loose by 2 (ratio {rows[-1]['tv_over_sqrt_2kl']:.6f} at delta=1e-3)",
-                    {"P_equals_Q": p.tolist(), "tv": tv, "kl": kl, "bernoulli": rows, "looseness_factor": 2},
-                    counterexample={"P": p.tolist(), "Q": p.tolist(), "lhs": tv, "rhs": math.sqrt(2 * kl)})
-
-
-claim(
-    id="SEED-S1-PINSKER-TV",
-    title="S1: '||pi_theta' - pi_theta||_TV < sqrt(2 D_KL(pi_theta'||pi_theta))'",
-    statement=r"\|\pi_{\theta'}-\pi_\theta\|_{TV}<\sqrt{2D_{KL}(\pi_{\theta'}\|\pi_\theta)}",
-    source=Source(seed_citation(S1, "line 474"),
-                  quote=r"$||\pi_{\theta'} - \pi_{\theta}||_{TV} < \sqrt{2D_{KL}(\pi_{\theta'}||\pi_{\theta})}$",
-                  seed_file=S1),
-    family=FAMILY,
-    expected="refuted",
-    kind="seed-statement",
-    checks=(seed_pinsker_exact,),
-    conventions=("TV = 1/2 L1 (TRPO/CPO convention)",),
-    notes="Refuted as written only by the strict inequality (P = Q). With '<=' it is true: exactly Pinsker if "
-          "||.||_TV denotes L1, loose by a factor 2 under TV = 1/2 L1 (the sharp form is D_TV <= sqrt(KL/2)).",
-)
-
 claim(
     id="SEED-S1-PINSKER-TV-CORRECTED",
-    title="Corrected Pinsker: D_TV <= sqrt(KL/2), i.e. ||P - Q||_1 <= sqrt(2 KL) (non-strict)",
+    title="Sharp Pinsker under TV = 1/2 L1: D_TV <= sqrt(KL/2), i.e. ||P - Q||_1 <= sqrt(2 KL)",
     statement=r"D_{TV}(P,Q)=\tfrac12\|P-Q\|_1\le\sqrt{D_{KL}(P\|Q)/2}\iff\|P-Q\|_1\le\sqrt{2D_{KL}(P\|Q)}",
     source=Source("Pinsker (sharp constant); CPO (Achiam et al. 2017) Sec. 5.1"),
     family=FAMILY,
     expected="verified",
-    kind="correction",
-    corrects="SEED-S1-PINSKER-TV",
+    kind="theorem",
     checks=(pinsker_fixture, pinsker_symbolic),
     conventions=("TV = 1/2 L1", "KL in nats, either direction"),
     uses=("PINSKER",),
@@ -2043,121 +2008,15 @@ claim(
 # --------------------------------------------------------------------------- S1 quadratic model / O(N^3)
 
 
-def _tabular_case(seed: int) -> tuple[M.FiniteMDP, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return M.random_mdp(rng, 2, 2, 0.9, initial="uniform"), rng.normal(size=(2, 2))
-
-
-@check("exact")
-def seed_quadratic_model_exact(ctx: Context) -> Evidence:
-    """TRPO's step (reference tabular_trpo_step) is the same for two surrogates with equal gradients and different
-    curvature: it uses a linear objective model. The maximizer of the quadratic model g^T s + 1/2 s^T H_L s (H_L the
-    surrogate's Hessian, by central differences of the reference gradient) within 1/2 s^T F s <= delta differs."""
-    from scipy.optimize import minimize
-
-    mdp, z = _tabular_case(ctx.sub_seed())
-    delta = 0.05
-    res = T.tabular_trpo_step(mdp, z, delta, cg_iterations=50)
-    g = G.surrogate_gradient(mdp, z, z).ravel()
-    F = G.fisher_matrix(mdp, z)
-    n = g.size
-    h = 1e-5
-    H = np.zeros((n, n))
-    for i in range(n):
-        e = np.zeros(n)
-        e[i] = h
-        H[:, i] = (G.surrogate_gradient(mdp, z + e.reshape(z.shape), z).ravel()
-                   - G.surrogate_gradient(mdp, z - e.reshape(z.shape), z).ravel()) / (2 * h)
-    H = 0.5 * (H + H.T)
-    # parametrize s in range(F) (the null directions change nothing)
-    w, U = np.linalg.eigh(F)
-    Uk = U[:, w > 1e-10 * w.max()]
-    Hk, Fk, gk = Uk.T @ H @ Uk, Uk.T @ F @ Uk, Uk.T @ g
-    x0 = Uk.T @ res.full_step.ravel()
-    sol = minimize(lambda x: -(gk @ x + 0.5 * x @ Hk @ x), x0, jac=lambda x: -(gk + Hk @ x), method="SLSQP",
-                   constraints=[{"type": "ineq", "fun": lambda x: delta - 0.5 * x @ Fk @ x,
-                                 "jac": lambda x: -(Fk @ x)}], options={"ftol": 1e-14, "maxiter": 500})
-    s_quad = Uk @ sol.x
-    rel = float(np.linalg.norm(s_quad - res.full_step.ravel()) / np.linalg.norm(res.full_step))
-    lin_only = float(np.max(np.abs(res.full_step.ravel() - np.asarray(T.natural_gradient_step(g, F, delta)))))
-    passed = rel < 1e-6
-    return Evidence("exact", passed,
-                    f"TRPO's full step = natural_gradient_step(g, F, delta) (max diff {lin_only:.1e}); "
-                    f"the quadratic-model maximizer differs by {rel:.3f} (relative)",
-                    {"relative_difference_quadratic_vs_trpo": rel, "trpo_vs_linear_model_step": lin_only,
-                     "surrogate_hessian_norm": float(np.linalg.norm(Hk)), "delta": delta,
-                     "slsqp_success": bool(sol.success)},
-                    counterexample=None if passed else {"relative_difference": rel})
-
-
-claim(
-    id="SEED-S1-QUADRATIC-MODEL",
-    title="S1: TRPO's subproblem: '1. Form a local quadratic approximation to objective'",
-    statement=r"\text{TRPO step}=\arg\max_s\ g^\top s+\tfrac12 s^\top H_Ls\ \text{s.t. KL constraint}",
-    source=Source(seed_citation(S1, "line 530"),
-                  quote="- 1. Form a local quadratic approximation to objective", seed_file=S1),
-    family=FAMILY,
-    expected="refuted",
-    kind="seed-statement",
-    checks=(seed_quadratic_model_exact,),
-    notes="TRPO (eq. 17, App. C) uses a linear model of the objective and a quadratic model of the KL constraint.",
-)
-
-
-@check("exact")
-def seed_on3_exact(ctx: Context) -> Evidence:
-    """Reference conjugate_gradient with a counting Fisher-vector product: exactly k = 10 products per TRPO direction
-    for N = 30 ... 3000 parameters, each computed blockwise in O(N) (never forming or inverting F); O(N^3) is the
-    cost of an explicit inverse only."""
-    rows = []
-    for S in (10, 100, 1000):
-        rng = np.random.default_rng(S)
-        A = 3
-        pi = M.softmax(rng.normal(size=(S, A)))
-        d = rng.dirichlet(np.ones(S))
-        v0 = rng.normal(size=(S, A))
-        g = (d[:, None] * (pi * v0 - pi * np.sum(pi * v0, axis=1, keepdims=True))).ravel()  # F v0: in range(F)
-        calls = [0]
-
-        def fvp(v: np.ndarray, pi: np.ndarray = pi, d: np.ndarray = d, S: int = S,
-                calls: list[int] = calls) -> np.ndarray:
-            calls[0] += 1
-            V = v.reshape(S, -1)
-            return (d[:, None] * (pi * V - pi * np.sum(pi * V, axis=1, keepdims=True))).ravel()
-
-        T.conjugate_gradient(fvp, g, iterations=10, tolerance=0.0)
-        N = S * A
-        rows.append({"N": N, "fvp_calls": calls[0], "flops_cg_fvp_approx": 10 * 5 * N, "n_cubed": N**3})
-    fixed = all(r["fvp_calls"] <= 10 for r in rows)  # independent of N
-    return Evidence("exact", not fixed, f"CG uses {rows[-1]['fvp_calls']} Fisher-vector products at N = "
-                    f"{rows[-1]['N']} (as at N = {rows[0]['N']}); ~{rows[-1]['flops_cg_fvp_approx']:.1e} flops vs "
-                    f"N^3 = {rows[-1]['n_cubed']:.1e}", {"rows": rows},
-                    counterexample={"N": rows[-1]["N"], "fvp_calls": rows[-1]["fvp_calls"]} if fixed else None)
-
-
-claim(
-    id="SEED-S1-NATGRAD-ON3",
-    title="S1: natural-gradient/TRPO solve '• Expensive! O(N^3) per step'",
-    statement=r"\text{cost of one TRPO/natural-gradient step}=O(N^3)",
-    source=Source(seed_citation(S1, "line 631"), quote="• Expensive! O(N^3) per step", seed_file=S1),
-    family=FAMILY,
-    expected="refuted",
-    kind="seed-statement",
-    checks=(seed_on3_exact,),
-    notes="True for forming and inverting F exactly; TRPO uses k = 10 CG iterations of Fisher-vector products "
-          "(on a 10% subsample), 'about the same as computing the gradient' (App. C.1).",
-)
-
 claim(
     id="SEED-S1-QUADRATIC-MODEL-CORRECTED",
-    title="Corrected: TRPO = linear objective model + quadratic KL model, solved by CG on Fisher-vector products",
+    title="TRPO's step: linear objective model + quadratic KL model, solved by CG on Fisher-vector products",
     statement=r"s=\sqrt{2\delta/x^\top Fx}\,x,\ x=\mathrm{CG}_k(F,g)\approx F^{+}g;\ \text{line search on the true "
               r"surrogate and KL}",
     source=Source("TRPO (Schulman et al. 2015) eq. (17), App. C and C.1"),
     family=FAMILY,
     expected="verified",
-    kind="correction",
-    corrects="SEED-S1-QUADRATIC-MODEL",
+    kind="implementation",
     checks=(trpo_cg_converges, trpo_line_search),
     uses=("TRPO-IMPLEMENTATION", "KKT-NATGRAD-STEP"),
 )
@@ -2193,14 +2052,12 @@ def cg_cost_exact(ctx: Context) -> Evidence:
 
 claim(
     id="SEED-S1-NATGRAD-ON3-CORRECTED",
-    title="Corrected: a TRPO step costs k Fisher-vector products (k = 10), O(k cost(gradient)); O(N^3) only for an "
-          "explicit inverse",
+    title="TRPO's way round the cubic solve: k = 10 Fisher-vector products per step, O(k cost(gradient))",
     statement=r"\text{cost}=O(k\cdot\text{cost(FVP)}),\ \text{FVP}=J^\top MJv\ \text{(no }F\text{ formed)}",
     source=Source("TRPO (Schulman et al. 2015) App. C.1"),
     family=FAMILY,
     expected="verified",
-    kind="correction",
-    corrects="SEED-S1-NATGRAD-ON3",
+    kind="implementation",
     checks=(cg_cost_exact, trpo_cg_converges),
     uses=("TRPO-IMPLEMENTATION",),
 )
