@@ -407,6 +407,14 @@ def s1_error_formula_symbolic(ctx: Context) -> Evidence:
     return symbolic_evidence(sp.together(var - formula), "Var_pi[(pi'/pi) r] equals the slide's integrand summed")
 
 
+#: One reading for the slides' mu-hat, used by both SEED-S1-IS-SAMPLE-MEAN and SEED-S1-IS-ERROR-FORMULA.
+_S1_SAMPLE_MEAN_READING = (
+    "One reading for both of the slides' lines about mu-hat: mu-hat is the sample mean its label says, the average "
+    "over the batch; the 1/|B| is an unstated factor that changes no conclusion (the two estimators have the same "
+    "mean and different errors). The earlier verdicts read the sum literally in one line (refuted by the factor "
+    "|B|) and as a single transition in the other."
+)
+
 SEED_ERR_FORMULA = claim(
     id="SEED-S1-IS-ERROR-FORMULA",
     title="S1: the error of the re-centred IS estimator is int (r pi' - mu pi)^2 / pi",
@@ -421,8 +429,10 @@ SEED_ERR_FORMULA = claim(
     expected="verified",
     checks=(s1_error_formula_exact, s1_error_formula_symbolic),
     conventions=("pi_theta = behaviour (data), pi_theta' = target; one transition in a fixed state s",),
-    notes="Correct for a single transition (the slides' '1-transition' estimator). For a batch $\\mathcal B$ the "
-          "variance of the slides' sum is $|\\mathcal B|$ times this, of the mean $1/|\\mathcal B|$ times.",
+    reading=_S1_SAMPLE_MEAN_READING + " Under it the formula is the variance of one transition's estimate; the batch "
+            "mean's variance is 1/|B| times it, an unstated factor, so the statement stands with a note.",
+    notes="Exact for a single transition (the slides' '1-transition' estimator). For the sample mean of a batch "
+          "$\\mathcal B$ the variance is $1/|\\mathcal B|$ times this.",
 )
 
 
@@ -1280,17 +1290,46 @@ def _batch_expectations(beh: Sequence[Any], tgt: Sequence[Any], r: Sequence[Any]
 
 
 @check("exact")
-def s1_sample_mean_counterexample(ctx: Context) -> Evidence:
-    """Exact enumeration of all batches of size 2: the slide's sum_B (pi'/pi) r has expectation 2 mu, not mu."""
-    beh = [Fraction(1, 2), Fraction(1, 2)]
-    tgt = [Fraction(4, 5), Fraction(1, 5)]
-    r = [Fraction(1), Fraction(0)]
-    mu = sum(t * x for t, x in zip(tgt, r))
-    e_sum, _ = _batch_expectations(beh, tgt, r, 2)
-    return Evidence("exact", e_sum == mu,
-                    f"|B| = 2: E[sum_B w r] = {e_sum} = |B| mu, while mu = {mu}",
-                    {"batch_size": 2, "expected_sum": str(e_sum), "mu": str(mu)},
-                    counterexample={"batch_size": 2, "E_sum": str(e_sum), "mu": str(mu)} if e_sum != mu else None)
+def s1_sample_means_exact(ctx: Context) -> Evidence:
+    """Exact enumeration of every batch of size 1..3 on random rational instances: the IS sample mean
+    (1/|B|) sum_B w r (behaviour batch) and the on-policy sample mean (1/|B|) sum_B' r (target batch) both have
+    expectation mu, and they are different estimators: their variances differ (the '!=' of the slide)."""
+    rng = ctx.rng()
+    ok, differ = True, 0
+    rows = []
+    for _ in range(8):
+        k = int(rng.integers(2, 5))
+        beh, tgt = _frac_dist(rng, k), _frac_dist(rng, k)
+        r = [Fraction(int(x), 3) for x in rng.integers(-4, 5, size=k)]
+        mu = sum(t * x for t, x in zip(tgt, r))
+        for size in (1, 2, 3):
+            _, e_is = _batch_expectations(beh, tgt, r, size)
+            _, e_on = _batch_expectations(tgt, tgt, r, size)
+            ok &= e_is == mu == e_on
+        var_is, var_on = _var_is_direct(tgt, beh, r), _var_is_direct(tgt, tgt, r)
+        differ += var_is != var_on
+        rows.append({"var_is_single": float(var_is), "var_on_policy_single": float(var_on)})
+    return Evidence("exact", bool(ok and differ > 0),
+                    f"E[IS sample mean] = E[on-policy sample mean] = mu for |B| = 1..3 on 8 instances; variances "
+                    f"differ on {differ} of 8", {"rows": rows, "seed": ctx.seed})
+
+
+@check("symbolic")
+def s1_sample_means_symbolic(ctx: Context) -> Evidence:
+    """sympy, 2 actions, symbolic behaviour b, target t and rewards: the IS mean over a batch of 2 has expectation
+    t r0 + (1 - t) r1 = mu; and Var_IS - Var_on-policy is not identically 0 (different estimators)."""
+    b, t = sp.symbols("b t", positive=True)
+    r = sp.symbols("r0 r1", real=True)
+    beh, tgt = [b, 1 - b], [t, 1 - t]
+    mu = tgt[0] * r[0] + tgt[1] * r[1]
+    e2 = sum(beh[i] * beh[j] * (tgt[i] / beh[i] * r[i] + tgt[j] / beh[j] * r[j]) / 2
+             for i in range(2) for j in range(2))
+    ev = symbolic_evidence(sp.simplify(e2 - mu), "E[(1/2) sum_B w r] == mu (batch of 2)")
+    diff = sp.simplify(_var_is_formula(tgt, beh, list(r)) - _var_is_formula(tgt, tgt, list(r)))
+    ev.figures["var_is_minus_var_on_policy_is_zero"] = bool(diff == 0)
+    if ev.passed and diff == 0:
+        ev.passed = False
+    return ev
 
 
 claim(
@@ -1304,9 +1343,11 @@ claim(
                   r"\in \mathcal{B}_{\pi_{\theta'}}} r(a,s) = \hat{\mu}_{\pi_{\theta'}}$$", seed_file=S1),
     family=FAMILY,
     kind="seed-statement",
-    expected="refuted",
-    checks=(s1_sample_mean_counterexample,),
-    notes="A typo (missing $1/|\\mathcal B|$), but as written the 'sample mean' estimates $|\\mathcal B|\\,\\mu$.",
+    expected="verified",
+    checks=(s1_sample_means_exact, s1_sample_means_symbolic),
+    reading=_S1_SAMPLE_MEAN_READING,
+    notes="As typeset, without $1/|\\mathcal B|$, each sum estimates $|\\mathcal B|\\,\\mu$; the label 'Sample Mean' "
+          "fixes the meaning (IS-SAMPLE-MEAN states it with the factor).",
 )
 
 
@@ -1368,8 +1409,7 @@ claim(
               r"{\pi_\theta(a|s)}r\Big]=\mathbb{E}_{a\sim\pi_{\theta'}}[r]",
     source=Source("Owen (2013) ch. 9.1, eq. (9.3) (the sample mean of the weighted values)"),
     family=FAMILY,
-    kind="correction",
-    corrects="SEED-S1-IS-SAMPLE-MEAN",
+    kind="theorem",
     expected="verified",
     checks=(sample_mean_exact, sample_mean_mc),
     conventions=("batch B of i.i.d. transitions from the behaviour pi_theta in a fixed state",),

@@ -1138,8 +1138,8 @@ NONUNIFORM_PI = (0.05, 0.05, 0.6, 0.15, 0.1, 0.05)
 def arbitrary_as_meant_exact(ctx: Context) -> Evidence:
     """Rational arithmetic, S3's own two-sample update with the mean baseline (c = (1/5, -8/5)), on a uniform pi over
     6 actions and on pi = (0.05, 0.05, 0.6, 0.15, 0.1, 0.05): y1 ejects more than y0 absorbs (on the second, y0 even
-    loses a little), and exactly that difference lands on the unsampled actions (the flow sums to 0). The reference token_models.first_order_flow
-    gives the same flow."""
+    loses a little), and exactly that difference lands on the unsampled actions (the flow sums to 0). The
+    reference token_models.first_order_flow gives the same flow."""
     c = blog_coefficients(baseline=True)
     rows = []
     ok = True
@@ -1150,7 +1150,8 @@ def arbitrary_as_meant_exact(ctx: Context) -> Evidence:
         ref = TM.first_order_flow(np.array([float(x) for x in probs]), np.array([0, 1]),
                                   np.array([float(x) for x in c]))
         ref_err = float(np.max(np.abs(ref - np.array([float(x) for x in fl]))))
-        ok &= ejected > 0 and lk > 0 and lk == ejected - absorbed and sum(fl) == 0 and ref_err < 1e-15
+        ok &= ejected > 0 and lk > 0 and lk == ejected - absorbed
+        ok &= sum(fl) == 0 and ref_err < 1e-15
         rows.append({"pi": name, "ejected_from_y1": float(ejected), "absorbed_by_y0": float(absorbed),
                      "to_unsampled_actions": float(lk), "share_of_ejected": float(lk / ejected),
                      "unsampled_flows": [float(x) for x in fl[2:]], "reference_max_error": ref_err})
