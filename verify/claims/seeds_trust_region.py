@@ -455,3 +455,221 @@ claim(
             "sharp inequality if ||.||_TV denotes L1, and loose by a factor 2 under TV = 1/2 L1.",
     notes="The sharp form under TV = 1/2 L1 is D_TV <= sqrt(KL/2) (SEED-S1-PINSKER-TV-CORRECTED).",
 )
+
+# =========================================================================== small parameter steps != small updates
+
+
+def _gauss_tv_kl_closed(dmu: Any, sigma: Any) -> tuple[Any, Any]:
+    """TV and KL between N(0, sigma^2) and N(dmu, sigma^2): 2 Phi(dmu / (2 sigma)) - 1 = erf(dmu / (2 sqrt 2 sigma))
+    and dmu^2 / (2 sigma^2)."""
+    return mp.erf(dmu / (2 * mp.sqrt(2) * sigma)), dmu**2 / (2 * sigma**2)
+
+
+@check("high-precision")
+def gaussian_example_high_precision(ctx: Context) -> Evidence:
+    """mpmath (30 digits): TV = 1/2 int |p - q| and KL = int p log(p/q) by numerical quadrature for the slide's two
+    cases (theta = (mu, sigma), Delta mu = 1, ||theta - theta'|| = 1): sigma = 0.3 gives TV 0.904, KL 5.56; sigma = 3
+    gives TV 0.133, KL 0.0556 -- the same parameter step, a 100x different KL. Quadrature matches the closed forms."""
+    rows = []
+    worst = mp.mpf(0)
+    with mp.workdps(30):
+        for sigma in (mp.mpf("0.3"), mp.mpf(3)):
+            p = lambda x, s=sigma: mp.npdf(x, 0, s)  # noqa: E731
+            q = lambda x, s=sigma: mp.npdf(x, 1, s)  # noqa: E731
+            lim = 1 + 12 * sigma
+            tv = mp.quad(lambda x: abs(p(x) - q(x)), [-lim, mp.mpf(1) / 2, 1 + lim]) / 2
+            kl = mp.quad(lambda x: p(x) * (mp.log(p(x)) - mp.log(q(x))), [-lim, 0, lim])
+            tv_c, kl_c = _gauss_tv_kl_closed(mp.mpf(1), sigma)
+            worst = max(worst, abs(tv - tv_c), abs(kl - kl_c) / kl_c)
+            rows.append({"sigma": float(sigma), "param_step_norm": 1.0, "tv": float(tv), "kl": float(kl)})
+    kl_ratio = rows[0]["kl"] / rows[1]["kl"]
+    passed = worst < 1e-15 and abs(kl_ratio - 100) < 1e-9 and rows[0]["tv"] > 5 * rows[1]["tv"]
+    return Evidence("high-precision", bool(passed),
+                    f"same ||Delta theta|| = 1: TV {rows[0]['tv']:.4f} vs {rows[1]['tv']:.4f}, KL {rows[0]['kl']:.4f} "
+                    f"vs {rows[1]['kl']:.4f} (ratio {kl_ratio:.1f})", {"rows": rows, "max_quadrature_vs_closed_form":
+                                                                        float(worst), "dps": 30})
+
+
+@check("symbolic")
+def gaussian_example_symbolic(ctx: Context) -> Evidence:
+    """sympy: KL(N(m, s^2) || N(m + d, s^2)) = d^2 / (2 s^2) by integration; at d = 1 the slide's two cases differ
+    by the factor (3 / 0.3)^2 = 100 although ||Delta theta|| = 1 in both."""
+    x = sp.Symbol("x", real=True)
+    m, d = sp.symbols("m d", real=True)
+    s = sp.Symbol("s", positive=True)
+    p = sp.exp(-(x - m) ** 2 / (2 * s**2)) / sp.sqrt(2 * sp.pi * s**2)
+    log_ratio = sp.expand((-(x - m) ** 2 + (x - m - d) ** 2) / (2 * s**2))
+    kl = sp.simplify(sp.integrate(p * log_ratio, (x, -sp.oo, sp.oo)))
+    ev = symbolic_evidence(sp.simplify(kl - d**2 / (2 * s**2)), "KL between equal-variance Gaussians = d^2/(2 s^2)")
+    ratio = (kl.subs({d: 1, s: sp.Rational(3, 10)}) / kl.subs({d: 1, s: 3}))
+    ev.figures["kl_ratio_sigma_0.3_vs_3"] = str(sp.nsimplify(ratio))
+    if ev.passed and sp.nsimplify(ratio) != 100:
+        ev.passed = False
+    return ev
+
+
+GAUSS_QUOTE = ("SMALL PARAMETER STEPS! = SMALL POLICY UPDATES. … Gaussian w/ mean (θ_1) and std (θ_2) : "
+               r"$\|\theta - \theta'\| = 1$ for both cases … $$\Delta \mu = 1$$ , $\sigma_1 = \sigma_2 = 0.3$ … "
+               r"$$\Delta \mu = 1$$ , $\sigma_1 = \sigma_2 = 3$")
+
+claim(
+    id="SEED-S1-GAUSSIAN-PARAM-STEP",
+    title="S1: 'small parameter steps != small policy updates' (Gaussian, ||Delta theta|| = 1, sigma = 0.3 vs 3)",
+    statement=r"\|\Delta\theta\|=1\ (\Delta\mu=1):\ D_{KL}=\tfrac{1}{2\sigma^2}=5.56\ (\sigma=0.3)\ \text{vs}\ 0.0556\ "
+              r"(\sigma=3);\ D_{TV}=\operatorname{erf}\big(\tfrac{1}{2\sqrt2\sigma}\big)=0.904\ \text{vs}\ 0.133",
+    source=Source(seed_citation(S1, "lines 447-458 ('KEEPING POLICY UPDATES CLOSE')"), quote=GAUSS_QUOTE,
+                  seed_file=S1),
+    family=FAMILY,
+    kind="seed-statement",
+    expected="verified",
+    checks=(gaussian_example_high_precision, gaussian_example_symbolic),
+    conventions=("theta = (mean, std); the two cases share the step Delta mu = 1 and differ in sigma",
+                 "TV = 1/2 L1; KL in nats, either direction (equal variances make it symmetric)"),
+    reading="'! =' is read as 'not equal' (the slide's heading). The example asserts that one parameter distance can "
+            "mean very different policy changes; it does: a 100-fold KL and a 7-fold TV difference.",
+)
+
+# =========================================================================== TRPO constraint as written
+
+
+def _kl_rows_dir(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    return np.sum(p * (np.log(p) - np.log(q)), axis=1)
+
+
+@check("symbolic")
+def kl_direction_symbolic(ctx: Context) -> Evidence:
+    """sympy, 3-way softmax with symbolic logits z and direction v: the h^2 coefficients of KL(p_{z+hv} || p_z)
+    (the slide's direction) and KL(p_z || p_{z+hv}) (TRPO's) are equal (both 1/2 v^T F v)."""
+    h = sp.Symbol("h")
+    z = sp.symbols("z0:3", real=True)
+    v = sp.symbols("v0:3", real=True)
+
+    def probs(shift: Any) -> list[Any]:
+        e = [sp.exp(z[i] + shift * v[i]) for i in range(3)]
+        return [x / sum(e) for x in e]
+
+    p0, p1 = probs(0), probs(h)
+    fwd = sum(a * (sp.log(a) - sp.log(b)) for a, b in zip(p1, p0))
+    rev = sum(a * (sp.log(a) - sp.log(b)) for a, b in zip(p0, p1))
+    c_fwd = sp.diff(fwd, h, 2).subs(h, 0) / 2
+    c_rev = sp.diff(rev, h, 2).subs(h, 0) / 2
+    return symbolic_evidence(sp.simplify(c_fwd - c_rev), "h^2 coefficients of KL(new||old) and KL(old||new)")
+
+
+@check("exact")
+def kl_direction_exact(ctx: Context) -> Evidence:
+    """Random tabular MDPs: the state-averaged (s ~ d_old) KL(new||old) over TRPO's E_d KL(old||new) (reference
+    mean_kl) tends to 1 as the step shrinks (|ratio - 1| < 1e-2 at step 1e-3), so both define the same trust region
+    to second order; at a unit step they differ (figure)."""
+    rng = ctx.rng()
+    rows = []
+    ok = True
+    for _ in range(5):
+        mdp = M.random_mdp(rng, 3, 3, 0.9)
+        z, v = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+        d = M.occupancy(mdp, M.softmax(z))
+        ratios = []
+        for step in (1.0, 1e-1, 1e-3):
+            old, new = M.softmax(z), M.softmax(z + step * v)
+            trpo = T.mean_kl(mdp, z, z + step * v)
+            slide = float(d @ _kl_rows_dir(new, old))
+            ratios.append(slide / trpo)
+        ok &= abs(ratios[-1] - 1) < 1e-2
+        rows.append({"ratio_step_1": ratios[0], "ratio_step_0.1": ratios[1], "ratio_step_1e-3": ratios[2]})
+    spread = max(abs(r["ratio_step_1"] - 1) for r in rows)
+    return Evidence("exact", bool(ok), f"E_d KL(new||old) / E_d KL(old||new) -> 1 as the step shrinks (at a unit step "
+                    f"it is off by up to {spread:.2f})", {"rows": rows, "seed": ctx.seed})
+
+
+claim(
+    id="SEED-S1-TRPO-KL-CONSTRAINT",
+    title="S1: TRPO's constraint written as D_KL(pi_theta'||pi_theta) < delta (new-to-old, no state average)",
+    statement=r"\max_{\theta'}\mathbb E_{s\sim p_\theta,a\sim\pi_\theta}\Big[\tfrac{\pi_{\theta'}}{\pi_\theta}"
+              r"A^{\pi_\theta}\Big]\ \text{s.t. } \mathbb E_{s\sim p_\theta}D_{KL}(\pi_{\theta'}\|\pi_\theta)<\delta\ "
+              r"\text{defines TRPO's trust region to second order}",
+    source=Source(seed_citation(S1, "line 497 (again at line 472, 'TRUST REGION POLICY OPTIMIZATION')"),
+                  quote=r"subject to $D_{\text{KL}}(\pi_{\theta'}||\pi_{\theta}) < \delta$", seed_file=S1),
+    family=FAMILY,
+    kind="seed-statement",
+    expected="verified",
+    checks=(kl_direction_symbolic, kl_direction_exact),
+    conventions=("the KL between policies averaged over the slide's own s ~ p_theta (the objective's states)",),
+    reading="No state is given, so the KL between policies is read over the slide's own states s ~ p_theta. The "
+            "direction is reversed from TRPO's E_s KL(old||new) (eq. 12-14), but the slides use the constraint only "
+            "through its quadratic model (line 526, 'D_KL ~ ||.||_F^2'), where both directions agree: the reversal "
+            "changes no conclusion of the slides, so it is a note.",
+    notes="At a finite step the two directions define different sets (off by tens of percent at a unit step on "
+          "random MDPs); TRPO's implementation constrains E_{s~rho_old} KL(pi_old||pi_new).",
+)
+
+# =========================================================================== Euclidean trust-region step
+
+
+@check("property")
+def euclidean_step_property(ctx: Context) -> Evidence:
+    """Hypothesis (gradient g != 0, radius Delta, trial points in the ball): the linear model's value at
+    x_k - Delta g/||g|| is -Delta ||g||, no trial point in the ball does better (Cauchy-Schwarz), and the step lies
+    on the boundary; the literal denominator ||f(x)|| instead of ||grad f|| leaves the ball whenever |f| < ||g||."""
+
+    @st.composite
+    def strat(draw: st.DrawFn) -> tuple[np.ndarray, float, np.ndarray]:
+        n = draw(st.integers(1, 5))
+        g = np.array(draw(st.lists(st.floats(-5, 5), min_size=n, max_size=n)))
+        trial = np.array(draw(st.lists(st.floats(-1, 1), min_size=n, max_size=n)))
+        return g, draw(st.floats(1e-3, 10.0)), trial
+
+    def body(x: tuple[np.ndarray, float, np.ndarray]) -> float | None:
+        g, radius, trial = x
+        gn = float(np.linalg.norm(g))
+        if gn < 1e-8:
+            return None
+        step = -radius * g / gn
+        model = float(g @ step)
+        if abs(model + radius * gn) > 1e-12 * radius * gn or abs(np.linalg.norm(step) - radius) > 1e-12 * radius:
+            raise Violation("step value or length wrong", g=g.tolist(), radius=radius)
+        tn = float(np.linalg.norm(trial))
+        if tn > 0:
+            y = trial * min(1.0, radius / tn)  # a point in the ball
+            if float(g @ y) < model - 1e-12 * radius * gn:
+                raise Violation("a point in the ball beats the step", g=g.tolist(), y=y.tolist())
+            return float(g @ y) / model if model != 0 else None
+        return None
+
+    return property_evidence(ctx, strat(), body, target_label="trial model value / step model value",
+                             summary="x_k - Delta grad f/||grad f|| minimizes the linear model on the ball")
+
+
+@check("symbolic")
+def euclidean_step_symbolic(ctx: Context) -> Evidence:
+    """sympy, 2-D: the KKT system of min g.s s.t. |s|^2 = Delta^2 has the minimizer s = -Delta g/|g| (the root with
+    the smaller model value)."""
+    g1, g2, D = sp.symbols("g1 g2 Delta", positive=True)
+    s1, s2, lam = sp.symbols("s1 s2 lam", real=True)
+    sols = sp.solve([g1 + 2 * lam * s1, g2 + 2 * lam * s2, s1**2 + s2**2 - D**2], [s1, s2, lam], dict=True)
+    best = min(sols, key=lambda so: float((g1 * so[s1] + g2 * so[s2]).subs({g1: 1.3, g2: 0.4, D: 0.7})))
+    norm = sp.sqrt(g1**2 + g2**2)
+    return symbolic_evidence(sp.simplify((best[s1] + D * g1 / norm) ** 2 + (best[s2] + D * g2 / norm) ** 2),
+                             "KKT minimizer of the linear model on the ball == -Delta g/|g|")
+
+
+EUCLID_QUOTE = "$$x^* = x_k - \\Delta_k \\frac{\nabla f(x)}{\\|f(x)\\|},$$"
+
+claim(
+    id="SEED-S1-EUCLIDEAN-STEP",
+    title="S1: the Euclidean trust-region step x* = x_k - Delta_k grad f(x)/||f(x)|| (read: ||grad f(x_k)||)",
+    statement=r"\arg\min_{\|x-x_k\|\le\Delta_k}f(x_k)+\nabla f(x_k)^\top(x-x_k)=x_k-\Delta_k\frac{\nabla f(x_k)}"
+              r"{\|\nabla f(x_k)\|}",
+    source=Source(seed_citation(S1, "lines 551-552 ('CONSTRAINED LINEAR UPDATE - EUCLIDEAN'; the '\\n' of '\\nabla' "
+                                    "is a line break in the seed)"), quote=EUCLID_QUOTE, seed_file=S1),
+    family=FAMILY,
+    kind="seed-statement",
+    expected="verified",
+    checks=(euclidean_step_property, euclidean_step_symbolic),
+    reading="As typeset the denominator is ||f(x)||, a scalar's absolute value, and the gradient is taken at x. In "
+            "the slide's own construction (minimize the linear model m_k at x_k over the ball U_k, 'farthest step "
+            "down the line that stays in the radius') the author plainly means the unit gradient at x_k, "
+            "grad f(x_k)/||grad f(x_k)||: the seed lost a symbol the same way it lost the '\\n' of '\\nabla'. So read, "
+            "the step is exactly the minimizer.",
+    notes="Taken literally, ||f(x)|| makes the step length Delta_k ||grad f|| / |f(x)|, which leaves the ball "
+          "whenever |f(x)| < ||grad f(x)||.",
+)
