@@ -55,7 +55,7 @@ def is_target_as_written_exact(ctx: Context) -> Evidence:
     V = M.state_values(mdp, pi)
     mean, _, _ = _expected_target(mdp, pi, MU_CHAIN, V, 3, same_baseline=True)
     gap = float(np.max(np.abs(mean - V)))
-    return Evidence("exact", gap < 1e-12, "E_mu[slide's IS target | x_0] vs V^pi(x_0) at V = V^pi (H = 3)",
+    return Evidence("exact", bool(gap < 1e-12), "E_mu[slide's IS target | x_0] vs V^pi(x_0) at V = V^pi (H = 3)",
                     {"bias_per_state": (mean - V).tolist(), "V_pi": V.tolist(), "max_bias": gap},
                     counterexample={"bias_per_state": (mean - V).tolist()} if gap >= 1e-12 else None)
 
@@ -113,7 +113,7 @@ def is_target_corrected_exact(ctx: Context) -> Evidence:
                      np.zeros(a.shape, dtype=bool), trunc, mdp.gamma, 1.0, 1e12, 1e12, 1.0)
     path = float(np.max(np.abs(vs[:, 0] - tgt)))
     gap = float(np.max(np.abs(mean - V)))
-    return Evidence("exact", gap < 1e-12 and path < 1e-12,
+    return Evidence("exact", bool(gap < 1e-12 and path < 1e-12),
                     "corrected IS target == R.vtrace (untruncated) per trajectory; E_mu[target | x_0] == V^pi",
                     {"max_path_gap_vs_vtrace": path, "max_bias": gap, "trajectories": len(tr)})
 
