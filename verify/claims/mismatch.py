@@ -602,7 +602,7 @@ claim(
     title="Ignoring the mismatch gives a bias that vanishes linearly with it",
     statement=r"\|\mathbb{E}_{\mu_\epsilon}[R\nabla\log\pi]-\nabla J\|=\epsilon\|b_1\|+O(\epsilon^2)\le "
               r"2D_{TV}(\mu_\epsilon,\pi)\sup_y\|R(y)\nabla\log\pi(y)\|,\ \mu_\epsilon=\mathrm{softmax}(z+\epsilon D)",
-    source=Source(seed_citation(S0, "line 11: 'this naive adoption works well when the mismatch is small'")),
+    source=Source(seed_citation(S0, "line 12: 'this naive adoption works well when the mismatch is small'")),
     family=FAMILY,
     expected="verified",
     checks=(naive_linear_exact, naive_linear_high_precision, naive_tv_bound_property),
@@ -927,7 +927,7 @@ claim(
     title="The importance-weighted policy gradient is unbiased",
     statement=r"\nabla_\theta V(\theta)=\mathbb{E}_{x,\,y\sim h,\,r}\Big[\frac{\pi(y|x;\theta)}{h(y|x)}\,r\,"
               r"\nabla_\theta\log\pi(y|x;\theta)\Big],\quad \operatorname{supp}\pi\subseteq\operatorname{supp}h",
-    source=Source(seed_citation(S3, "the gradient display (lines 12-14)")),
+    source=Source(seed_citation(S3, "the gradient displays (lines 13-21)")),
     family=FAMILY,
     expected="verified",
     checks=(is_pg_exact, is_pg_symbolic),
