@@ -21,7 +21,23 @@ REJUDGED = (
     "SEED-S1-NATGRAD-ON3", "SEED-S1-QUADRATIC-MODEL", "SEED-001-PPO-CLIP-GRAD", "SEED-IMPALA-IONIDES-TRUNCATION",
     "SEED-001-PPO-KL-RULE", "SEED-S1-PINSKER-TV", "GRPO-K3-UNBIASED-POSITIVE", "SEED-003-PUKE-ARBITRARY",
     "SEED-S1-IS-SAMPLE-MEAN", "SEED-S1-IS-ERROR-FORMULA", "SEED-S1-DRIFT-PER-ACTION-EPS",
+    # seed sentences encoded under the rule (item 7)
+    "SEED-S1-CHANGE-OF-VARIABLE", "SEED-S1-IS-TRUE-MEAN", "SEED-S1-ESS-RULE", "SEED-S1-GAUSSIAN-PARAM-STEP",
+    "SEED-S1-TRPO-KL-CONSTRAINT", "SEED-S1-EUCLIDEAN-STEP", "SEED-S1-PPO-OUTSIDE-THRESHOLD", "SEED-IMPALA-IS-TARGET",
+    "SEED-S2-SURROGATE-GRADIENT-PROPERTY", "SEED-S2-TRAJECTORY-SURROGATE-GRADIENT", "SEED-003-VARIANCE-EW2",
+    "SEED-003-SELF-NORMALIZATION", "SEED-003-CLIP-RANGES", "SEED-003-SELF-NORMALIZED-GRADIENT",
+    "SEED-000-TRAJECTORY-RATIO-FIX",
 )
+
+#: Verdicts the reading rule settled (expected, stored separately from the derived status): a change here is a
+#: change of judgement and must be argued in the claim's ``reading``.
+REJUDGED_EXPECTED = {
+    "SEED-S1-NATGRAD-ON3": "verified", "SEED-S1-QUADRATIC-MODEL": "verified", "SEED-001-PPO-CLIP-GRAD": "verified",
+    "SEED-IMPALA-IONIDES-TRUNCATION": "verified", "SEED-001-PPO-KL-RULE": "verified", "SEED-S1-PINSKER-TV": "verified",
+    "GRPO-K3-UNBIASED-POSITIVE": "verified", "SEED-003-PUKE-ARBITRARY": "verified",
+    "SEED-S1-IS-SAMPLE-MEAN": "verified", "SEED-S1-IS-ERROR-FORMULA": "verified",
+    "SEED-S1-DRIFT-PER-ACTION-EPS": "refuted",
+}
 
 #: Documents outside the repository, and seed file names (kept only in Source.seed_file).
 OUTSIDE = re.compile(r"CLAIMS-CATALOGUE|catalogue|PEERS\.md|errata|the brief|shared/|STYLE-ANCHORS|CONTRACT\.md|"
@@ -70,3 +86,16 @@ def test_rejudged_claims_say_how_the_rule_decided(cid):
     assert "**How the reading rule decided this:** " + c.reading in page
     assert "**Reading rule for seed statements.** " + READING_RULE in render_index(doc)
     assert c.source.seed_file is None or c.source.seed_file not in page
+
+
+@pytest.mark.parametrize("cid", sorted(REJUDGED_EXPECTED))
+def test_rejudged_expected_verdicts(cid):
+    assert REG[cid].expected == REJUDGED_EXPECTED[cid]
+
+
+def test_every_refuted_seed_statement_has_a_verified_correction():
+    corrections = {c.corrects: c for c in REG.values() if c.corrects}
+    for c in REG.values():
+        if c.kind == "seed-statement" and c.expected == "refuted":
+            assert c.id in corrections, f"{c.id}: refuted without a correction"
+            assert corrections[c.id].expected == "verified", f"{c.id}: its correction is not expected verified"
