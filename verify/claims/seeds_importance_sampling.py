@@ -213,8 +213,8 @@ claim(
 
 
 def _ordinary_is_variance(p: Sequence[Fraction], q: Sequence[Fraction], f: Sequence[Fraction]) -> Fraction:
-    mu = sum(a * b for a, b in zip(p, f))
-    return sum(c * (a / c * b) ** 2 for a, b, c in zip(p, f, q)) - mu * mu
+    mu = sum((a * b for a, b in zip(p, f)), Fraction(0))
+    return sum((c * (a / c * b) ** 2 for a, b, c in zip(p, f, q)), Fraction(0)) - mu * mu
 
 
 @check("exact")
@@ -237,7 +237,7 @@ def ess_rule_exact(ctx: Context) -> Evidence:
     # the reference ESS of the weights agrees with n / E_q[w^2] on a stratified sample (exact proportions)
     w = np.array([2.0] * 1 + [2 / 3] * 3)
     ess_ref = float(I.effective_sample_size(w)) / 4
-    holds = all(Fraction(r["var_is_per_sample"]) == Fraction(r["rule_var_p_over_ess_frac"]) for r in rows)
+    holds = all(Fraction(str(r["var_is_per_sample"])) == Fraction(str(r["rule_var_p_over_ess_frac"])) for r in rows)
     parts = [f"f = ({', '.join(r['f'])}): actual {r['var_is_per_sample']} vs rule {r['rule_var_p_over_ess_frac']}"
              for r in rows]
     return Evidence("exact", bool(holds) if abs(ess_ref - 0.75) < 1e-12 else None,

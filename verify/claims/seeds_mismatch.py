@@ -48,10 +48,10 @@ def variance_ew2_exact(ctx: Context) -> Evidence:
         rows.append({"k": k, "E_h_w2": float(m2), "variance": float(var), "variance_over_E_w2": float(var / m2)})
     ok &= rows[-1]["E_h_w2"] > 100 * rows[0]["E_h_w2"] and 1 <= rows[-1]["variance_over_E_w2"] <= 25
     # the reference estimator's per-sample terms reproduce the rational variance at k = 4
-    h = np.array([0.25, 0.375, 0.375])
-    terms = I.importance_weighted_policy_gradient(np.array(rg, dtype=float)[:, None], np.log(np.array(
-        [0.5, 0.25, 0.25]))[:, None], np.log(h)[:, None], np.ones((3, 1, 1)))[:, 0]
-    ref_var = float(h @ terms**2 - (h @ terms) ** 2)
+    h4 = np.array([0.25, 0.375, 0.375])
+    terms = I.importance_weighted_policy_gradient(np.array([float(x) for x in rg])[:, None], np.log(np.array(
+        [0.5, 0.25, 0.25]))[:, None], np.log(h4)[:, None], np.ones((3, 1, 1)))[:, 0]
+    ref_var = float(h4 @ terms**2 - (h4 @ terms) ** 2)
     ok &= abs(ref_var - rows[0]["variance"]) < 1e-12
     return Evidence("exact", bool(ok), f"E_h[w^2] from {rows[0]['E_h_w2']:.3g} to {rows[-1]['E_h_w2']:.4g}: variance "
                     f"/ E_h[w^2] stays in [{min(r['variance_over_E_w2'] for r in rows):.2f}, "

@@ -55,7 +55,8 @@ def _marginals(P: list[list[list[Fraction]]], pi: list[list[Fraction]], horizon:
     p = [Fraction(1), Fraction(0)]
     out = [p]
     for _ in range(horizon - 1):
-        p = [sum(p[s] * pi[s][a] * P[s][a][s2] for s in range(2) for a in range(len(pi[s]))) for s2 in range(2)]
+        p = [sum((p[s] * pi[s][a] * P[s][a][s2] for s in range(2) for a in range(len(pi[s]))), Fraction(0))
+             for s2 in range(2)]
         out.append(p)
     return out
 
@@ -86,7 +87,7 @@ def per_action_drift_exact(ctx: Context) -> Evidence:
     bad = [r for r in rows if Fraction(r["l1_t1"]) > Fraction(r["bound_2_eps_t1"])]
     return Evidence("exact", bool(holds) if factors_ok and worst_float < 1e-12 else None,
                     f"per-action differences <= {delta}, yet ||p'_1 - p_1||_1 / (2 delta) = floor(|A|/2) exactly "
-                    f"({', '.join(r['exact_factor_t1'] for r in rows)} for |A| = 2, 3, 4, 6, 8, 10)",
+                    f"({', '.join(str(r['exact_factor_t1']) for r in rows)} for |A| = 2, 3, 4, 6, 8, 10)",
                     {"delta": str(delta), "rows": rows, "max_float_vs_rational": worst_float},
                     counterexample=bad[:2] if bad else None)
 

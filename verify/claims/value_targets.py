@@ -1019,7 +1019,7 @@ def _vtrace_target_variance(mdp: M.FiniteMDP, pi: np.ndarray, mu: np.ndarray, ho
     zeros = np.zeros(a.shape)
     vs, _ = R.vtrace(mdp.rewards[x0, a], zeros, zeros, np.log(pi[x0, a]) - np.log(mu[x0, a]),
                      np.zeros(a.shape, dtype=bool), trunc, mdp.gamma, 1.0, level, level, 1.0)
-    return tr.variance(vs[:, 0])
+    return float(tr.variance(vs[:, 0]))
 
 
 @check("exact")
