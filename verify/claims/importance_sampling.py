@@ -1,5 +1,5 @@
 """Importance sampling: exact unbiasedness, variance scaling, self-normalization, truncation
-(CLAIMS-CATALOGUE.md, section C) and the S1 slides' statements about them.
+and the lecture slides' (seed 001) statements about them.
 
 Exact beats sampled: every unbiasedness or variance statement is decided by exact
 expectations (trajectory enumeration, rational arithmetic, sympy or mpmath). Monte Carlo
@@ -119,7 +119,7 @@ def _var_is_direct(p: Sequence[Any], q: Sequence[Any], f: Sequence[Any]) -> Any:
 
 
 def _var_is_formula(p: Sequence[Any], q: Sequence[Any], f: Sequence[Any]) -> Any:
-    """sum (p f - mu q)^2 / q (S1's error formula, catalogue IS-VARIANCE)."""
+    """sum (p f - mu q)^2 / q (the slides' error formula, IS-VARIANCE)."""
     mu = sum(pi * fi for pi, fi in zip(p, f))
     return sum((pi * fi - mu * qi) ** 2 / qi for pi, qi, fi in zip(p, q, f))
 
@@ -897,7 +897,7 @@ claim(
 
 # =========================================================================== SNIS-BIAS
 
-#: Catalogue example: q uniform on 3 points, p = (0.6, 0.3, 0.1), f = (1, 0, -1): mu = 1/2, E_q[w^2 (f - mu)] = 9/25.
+#: Worked example: q uniform on 3 points, p = (0.6, 0.3, 0.1), f = (1, 0, -1): mu = 1/2, E_q[w^2 (f - mu)] = 9/25.
 SNIS_Q = (Fraction(1, 3),) * 3
 SNIS_P = (Fraction(3, 5), Fraction(3, 10), Fraction(1, 10))
 SNIS_F = (Fraction(1), Fraction(0), Fraction(-1))

@@ -1,4 +1,4 @@
-"""The k1/k2/k3 sample estimators of KL (CLAIMS-CATALOGUE.md, section F): their values, their
+"""The k1/k2/k3 sample estimators of KL: their values, their
 gradients when used as a loss, and GRPO's description of k3.
 
 Convention: ``kl_estimator(log_p, log_q, kind)`` estimates KL(p || q) from x ~ p with

@@ -1,5 +1,5 @@
-"""The learner–sampler mismatch (CLAIMS-CATALOGUE.md section G) and "Pertinacity and the Puke"
-(section H), settled exactly on tabular autoregressive token models small enough to enumerate.
+"""The learner–sampler mismatch and "Pertinacity and the Puke"
+(seed 003), settled exactly on tabular autoregressive token models small enough to enumerate.
 
 Setting: an LLM's response y = (y_0 … y_{T−1}) is drawn from the inference engine's policy μ
 (the *sampler*) while the trainer differentiates its own copy π (the *learner*). Rewards are
@@ -45,7 +45,7 @@ S3 = "003_aec5cba77cab1993.txt"
 #: Per-test false-alarm rate of every Monte Carlo test in this family (suite budget <= 1e-3).
 MC_ALPHA = 1e-5
 
-#: Estimators of MISMATCH-TOKEN-IS-FAILS, in the catalogue's order.
+#: Estimators of MISMATCH-TOKEN-IS-FAILS, in table order.
 TABLE = ("sequence_is", "token_is", "prefix_is_return", "prefix_is_q", "token_q", "naive")
 UNBIASED = ("sequence_is", "prefix_is_q")
 
@@ -62,7 +62,7 @@ CONVENTIONS = (
 
 def instance(rng: np.random.Generator, V: int = 3, T: int = 3, roles: Sequence[bool] | None = None,
              noise: float = 0.3) -> tuple[TM.TokenTask, np.ndarray, np.ndarray]:
-    """A random task, learner logits N(0, 1), sampler logits = learner + N(0, noise^2) (catalogue G)."""
+    """A random task, learner logits N(0, 1), sampler logits = learner + N(0, noise^2) ."""
     task = TM.random_task(rng, V, T, roles=roles)
     z = TM.random_logits(rng, task)
     return task, z, z + rng.normal(0.0, noise, size=z.shape)
@@ -360,7 +360,7 @@ def _table(task: TM.TokenTask, z: np.ndarray, zm: np.ndarray) -> dict[str, float
 
 @check("exact")
 def token_is_table_exact(ctx: Context) -> Evidence:
-    """Catalogue instance (V=3, T=3, sampler = learner + N(0, 0.3^2)): exact relative bias of each estimator.
+    """Reference instance (V=3, T=3, sampler = learner + N(0, 0.3^2)): exact relative bias of each estimator.
     Sequence IS and prefix-product IS with the learner's Q are unbiased (< 1e-12); token IS, prefix-product IS
     with the full return, token ratio with learner's Q and no correction are biased (> 1e-3), on 5 instances;
     token IS is exact at T = 1."""
@@ -1232,7 +1232,7 @@ def redistribution_symbolic(ctx: Context) -> Evidence:
 
 @check("exact")
 def redistribution_exact(ctx: Context) -> Evidence:
-    """Catalogue example, rational: pi = (0.6, 0.2, 0.1, 0.05, 0.03, 0.02), a unit negative update on the 0.03 token:
+    """Worked example, rational: pi = (0.6, 0.2, 0.1, 0.05, 0.03, 0.02), a unit negative update on the 0.03 token:
     dpi = pi_v (pi_v + 0.03 - sum pi^2) = (+0.1297, -0.0368, -0.0284, -0.0173, -0.0406, -0.0074) (rounded): the top
     token gains 3.2x the ejected mass, every other token loses."""
     pi = [Fraction(x).limit_denominator(1000) for x in (0.6, 0.2, 0.1, 0.05, 0.03, 0.02)]
@@ -1293,7 +1293,7 @@ claim(
 
 # ---------------------------------------------------------------- S3 "clip just the right amount"
 
-#: pi(y0) = 0.05, pi(y1) = 0.3 (catalogue), the remaining 0.65 spread unevenly over 8 actions.
+#: pi(y0) = 0.05, pi(y1) = 0.3, the remaining 0.65 spread unevenly over 8 actions.
 CLIP_PI = (0.05, 0.3, 0.2, 0.15, 0.1, 0.08, 0.05, 0.03, 0.02, 0.02)
 
 
@@ -1450,7 +1450,7 @@ def clip_condition_property(ctx: Context) -> Evidence:
 @check("exact")
 def clip_condition_exact(ctx: Context) -> Evidence:
     """Rational arithmetic: (a) S3's example (uniform, tau = 1/2): C = 0, pi0 = pi1, zero unsampled flow;
-    (b) pi(y0) = 0.05, pi(y1) = 0.3, c = (1/5, -1/5): C = 0 but total leak +0.0325 (catalogue); (c) K = 3,
+    (b) pi(y0) = 0.05, pi(y1) = 0.3, c = (1/5, -1/5): C = 0 but total leak +0.0325; (c) K = 3,
     pi = (1/2, 3/10, 1/5), S3's weights with w1 clipped at tau = 4/3: c = (1/5, -8/15), C = -1/3, zero flow to the
     unsampled action — the condition holds with C != 0 and pi(y0) != pi(y1)."""
     a = flow_fraction([Fraction(1, 10)] * 10, (0, 1), clipped_coefficients(Fraction(1, 2)))

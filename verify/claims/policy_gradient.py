@@ -1,5 +1,5 @@
 """Policy-gradient foundations: the performance-difference lemma and the surrogate's
-first-order agreement with J (CLAIMS-CATALOGUE.md, section A)."""
+first-order agreement with J."""
 
 from __future__ import annotations
 

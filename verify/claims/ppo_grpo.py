@@ -1,4 +1,4 @@
-"""PPO, GRPO, GSPO and SAPO objectives (CLAIMS-CATALOGUE.md, section D), the slides' PPO
+"""PPO, GRPO, GSPO and SAPO objectives, the slides' PPO
 statements as written (seed 001), the loss-aggregation length bias, and a table of the
 peers' conventions with their exact effect on a fixed example.
 
@@ -1412,7 +1412,7 @@ _AGG_MASK = np.array([[1, 0, 0, 0], [1, 1, 1, 0]], dtype=bool)
 
 def peer_convention_effects() -> list[dict[str, Any]]:
     """Each convention on which peers differ, evaluated with our reference functions on one fixed
-    example (conventions from shared/reference/PEERS.md; no peer code is imported)."""
+    example (conventions from the peers' documentation; no peer code is imported)."""
     lp, old = np.log(_CF_R), np.zeros(8)
     rows: list[dict[str, Any]] = []
     out = L.clip_fraction(lp, old, _CF_A, 0.2, definition="ratio-outside")

@@ -1,6 +1,6 @@
 """Trust-region theory: state drift, the surrogate's error, the CPI/TRPO/CPO bounds,
 Pinsker, the KL's second-order (Fisher) model, the KKT natural-gradient step and the TRPO
-step itself (CLAIMS-CATALOGUE.md, section B), with the seed statements that get them wrong.
+step itself, with the seed statements that get them wrong.
 
 Numerical policy: every O(alpha^2) gap ``eta(new) - L_old(new)`` is computed by the exact
 identity ``gamma rho_old Delta (I - gamma P_new)^{-1} Abar`` with ``Delta`` and ``Abar``
@@ -10,7 +10,7 @@ returns), or in mpmath at 50 digits on the fixtures.
 Every inequality check reports (i) the worst ratio ``gap / bound`` found by a
 ``hypothesis.target`` search, (ii) the ratio on a near-tight fixture (escape chain; the
 3-state TRPO eq. 44 instance; Bernoulli pairs for Pinsker) and (iii) a mutation check:
-the constant shrunk by the catalogue's factor is violated on the fixture.
+the constant shrunk by the factor in MUTATION is violated on the fixture.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ BOUND_SCALE: dict[str, float] = {
     "CPO-PROP1": 1.0,
     "PINSKER": 1.0,
 }
-#: The shrink factors of the in-evidence mutation checks (CLAIMS-CATALOGUE.md Part 2).
+#: The shrink factors of the in-evidence mutation checks (each must turn the claim red).
 MUTATION = {"PINSKER": 0.99, "CPO-COR1": 0.95, "TRPO-44": 0.85, "CPI": 0.95, "STATE-DRIFT": 0.95,
             "CPO-LEMMA3": 0.95}
 
@@ -424,7 +424,7 @@ def surr_error_property(ctx: Context) -> Evidence:
 @check("high-precision")
 def surr_error_high_precision(ctx: Context) -> Evidence:
     """At alpha = 1e-7 the gap is O(alpha^2) ~ 1e-14: mpmath (50 digits) direct difference vs the
-    float64 identity; the naive float64 difference is shown to lose the gap (the catalogue's trap)."""
+    float64 identity; the naive float64 difference is shown to lose the gap (a known trap)."""
     rng = ctx.rng()
     worst_rel = 0.0
     naive_rel = 0.0

@@ -1,10 +1,9 @@
 """Value targets: GAE identities, episode-boundary invariance, V-trace (definition, on-policy
-reduction, fixed point, contraction), Retrace, and the lecture slides' IMPALA statements
-(CLAIMS-CATALOGUE.md, section E).
+reduction, fixed point, contraction), Retrace, and the lecture slides' IMPALA statements.
 
 Checks call the public functions through ``R.<name>`` so that a fault planted in
 :mod:`reference_impls.returns` turns a claim red (tests/test_value_target_mutations.py).
-Expected operators are built here in exact matrix form (catalogue E, "Exact matrix form"):
+Expected operators are built here in exact matrix form:
 ``R V = V + (I - gamma P_c)^{-1} deltabar_V`` for V-trace and
 ``R Q = Q + (I - gamma P_c)^{-1} (r + gamma P_pi Q - Q)`` over state-action pairs for Retrace.
 """
@@ -541,7 +540,7 @@ def pi_rho_bar(pi: np.ndarray, mu: np.ndarray, rho_bar: float) -> np.ndarray:
 
 def vtrace_affine(mdp: M.FiniteMDP, pi: np.ndarray, mu: np.ndarray, rho_bar: float, c_bar: float,
                   lam: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The expected V-trace operator RV = L V + b (infinite horizon, catalogue E exact matrix form):
+    """The expected V-trace operator RV = L V + b (infinite horizon, exact matrix form):
     RV = V + (I - gamma P_c)^{-1} deltabar_V. Returns (L, b, rho_vec) with rho_vec(x) = E_mu rho_0."""
     ratio = pi / mu
     rho = np.minimum(ratio, rho_bar)
