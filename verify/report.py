@@ -342,7 +342,7 @@ def render_family(doc: dict[str, Any], family: str, plots: list[tuple[str, str]]
         if c["kind"] == "seed-statement":
             lines += [f"**Source:** {src['citation']}, as written:", ""]
             lines += [f"> {ln}" for ln in src["quote"].splitlines()] + [""]
-            lines += ["**Statement checked (as written):**", "", *math_block(c["statement"])]
+            lines += ["**Statement checked (as read):**", "", *math_block(c["statement"])]
         else:
             lines += [f"**Source:** {src['citation']}" + (f" ({src['url']})" if src.get("url") else ""), ""]
             lines += ["**Statement:**", "", *math_block(c["statement"])]
