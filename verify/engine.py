@@ -1,6 +1,6 @@
 """Running claims: contexts, executors (sequential or a process pool) and results.
 
-:func:`run_claims` is the library entry point (CONTRACT.md). Results are independent of
+:func:`run_claims` is the library entry point (the documented public API). Results are independent of
 the executor: each check gets a seed derived from ``(seed, claim id, check name)`` only,
 and results are returned in registry order whatever order they finish in.
 """

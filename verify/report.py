@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from verify.engine import ClaimResult
+from verify.reading_rule import READING_RULE
 from verify.registry import FAMILY_ORDER, PLOTS, STATUSES, _jsonable, load_all
 
 SCHEMA_VERSION = 1
@@ -112,6 +113,8 @@ def claim_entry(res: ClaimResult) -> dict[str, Any]:
         entry["corrects"] = c.corrects
     if c.notes:
         entry["notes"] = c.notes
+    if c.reading:
+        entry["reading"] = c.reading
     return _jsonable(entry)
 
 
@@ -222,8 +225,10 @@ def render_index(doc: dict[str, Any]) -> str:
     lines += [
         "",
         "A verified claim that *uses* other claims is **fully verified** only when every claim in its",
-        "dependency chain is verified too. Seed statements are checked exactly as written; a wrong one",
-        "is `refuted` and its corrected statement is a separate claim.",
+        "dependency chain is verified too. Seed statements are quoted as written and read by the rule",
+        "below; a wrong one is `refuted` and its corrected statement is a separate claim.",
+        "",
+        f"**Reading rule for seed statements.** {READING_RULE}",
         "",
         "## Pages",
         "",
@@ -335,12 +340,14 @@ def render_family(doc: dict[str, Any], family: str, plots: list[tuple[str, str]]
             lines += ["Uses claims that are not (fully) verified: " + ", ".join(f"`{b}`" for b in c["blocked_by"]), ""]
         src = c["source"]
         if c["kind"] == "seed-statement":
-            lines += [f"**Source:** seed document `{src.get('seed_file')}` ({src['citation']}), as written:", ""]
+            lines += [f"**Source:** {src['citation']}, as written:", ""]
             lines += [f"> {ln}" for ln in src["quote"].splitlines()] + [""]
-            lines += ["**Statement checked (as written):**", "", *math_block(c["statement"])]
+            lines += ["**Statement checked (as read):**", "", *math_block(c["statement"])]
         else:
             lines += [f"**Source:** {src['citation']}" + (f" ({src['url']})" if src.get("url") else ""), ""]
             lines += ["**Statement:**", "", *math_block(c["statement"])]
+        if c.get("reading"):
+            lines += ["**How the reading rule decided this:** " + c["reading"], ""]
         if c.get("corrects") and c["corrects"] in by_id:
             seed = by_id[c["corrects"]]
             sfam = seed["family"]

@@ -1,5 +1,5 @@
 """Importance sampling: exact unbiasedness, variance scaling, self-normalization, truncation
-(CLAIMS-CATALOGUE.md, section C) and the S1 slides' statements about them.
+and the lecture slides' (seed 001) statements about them.
 
 Exact beats sampled: every unbiasedness or variance statement is decided by exact
 expectations (trajectory enumeration, rational arithmetic, sympy or mpmath). Monte Carlo
@@ -33,10 +33,10 @@ from verify import stats as VS
 from verify import strategies as vst
 from verify.harness import Violation, check, property_evidence, symbolic_evidence
 from verify.registry import Context, Evidence, Source, claim, plot
+from verify.seeds import seed_citation
 
 FAMILY = "importance-sampling"
 S1 = "001_7cd217662ff5462a.txt"
-S1_CITE = "S1 lecture slides (seed 001), 'Change of variable - importance sampling' section"
 
 # --------------------------------------------------------------------------- Monte Carlo budget
 
@@ -119,7 +119,7 @@ def _var_is_direct(p: Sequence[Any], q: Sequence[Any], f: Sequence[Any]) -> Any:
 
 
 def _var_is_formula(p: Sequence[Any], q: Sequence[Any], f: Sequence[Any]) -> Any:
-    """sum (p f - mu q)^2 / q (S1's error formula, catalogue IS-VARIANCE)."""
+    """sum (p f - mu q)^2 / q (the slides' error formula, IS-VARIANCE)."""
     mu = sum(pi * fi for pi, fi in zip(p, f))
     return sum((pi * fi - mu * qi) ** 2 / qi for pi, qi, fi in zip(p, q, f))
 
@@ -407,12 +407,21 @@ def s1_error_formula_symbolic(ctx: Context) -> Evidence:
     return symbolic_evidence(sp.together(var - formula), "Var_pi[(pi'/pi) r] equals the slide's integrand summed")
 
 
+#: One reading for the slides' mu-hat, used by both SEED-S1-IS-SAMPLE-MEAN and SEED-S1-IS-ERROR-FORMULA.
+_S1_SAMPLE_MEAN_READING = (
+    "One reading for both of the slides' lines about mu-hat: mu-hat is the sample mean its label says, the average "
+    "over the batch; the 1/|B| is an unstated factor that changes no conclusion (the two estimators have the same "
+    "mean and different errors). The earlier verdicts read the sum literally in one line (refuted by the factor "
+    "|B|) and as a single transition in the other."
+)
+
 SEED_ERR_FORMULA = claim(
     id="SEED-S1-IS-ERROR-FORMULA",
     title="S1: the error of the re-centred IS estimator is int (r pi' - mu pi)^2 / pi",
     statement=r"\operatorname{Var}_{(s,a,r)\sim\pi_\theta}[\hat\mu_{\pi_\theta}]=\int_{\mathcal A}"
               r"\frac{(r(s,a)\pi_{\theta'}(s,a)-\mu\pi_\theta(s,a))^2}{\pi_\theta(s,a)}\,da",
-    source=Source(S1_CITE, quote=r"Error of re-centered IS estimator: $\operatorname{Var}_{(s,a,r)\sim\pi_{\theta}}"
+    source=Source(seed_citation(S1, "line 345 ('IMPORTANCE SAMPLING - ERROR')"),
+                  quote=r"Error of re-centered IS estimator: $\operatorname{Var}_{(s,a,r)\sim\pi_{\theta}}"
                   r"[\hat{\mu}_{\pi_{\theta}}] = \int_{\mathcal{A}} \frac{(r(s,a)\pi_{\theta'}(s,a) - "
                   r"\mu\pi_{\theta}(s,a))^2}{\pi_{\theta}(s,a)} da$", seed_file=S1),
     family=FAMILY,
@@ -420,8 +429,10 @@ SEED_ERR_FORMULA = claim(
     expected="verified",
     checks=(s1_error_formula_exact, s1_error_formula_symbolic),
     conventions=("pi_theta = behaviour (data), pi_theta' = target; one transition in a fixed state s",),
-    notes="Correct for a single transition (the slides' '1-transition' estimator). For a batch $\\mathcal B$ the "
-          "variance of the slides' sum is $|\\mathcal B|$ times this, of the mean $1/|\\mathcal B|$ times.",
+    reading=_S1_SAMPLE_MEAN_READING + " Under it the formula is the variance of one transition's estimate; the batch "
+            "mean's variance is 1/|B| times it, an unstated factor, so the statement stands with a note.",
+    notes="Exact for a single transition (the slides' '1-transition' estimator). For the sample mean of a batch "
+          "$\\mathcal B$ the variance is $1/|\\mathcal B|$ times this.",
 )
 
 
@@ -488,7 +499,8 @@ claim(
     title="S1: IS error is (much) worse when pi_theta << pi_theta', or when the policies differ and r is flat",
     statement=r"\text{Error is typically (much) worse when } \pi_\theta \ll \pi_{\theta'}\ \text{ or }\ "
               r"|\pi_\theta-\pi_{\theta'}|\text{ large (and } r \text{ nearly constant)}",
-    source=Source(S1_CITE, quote=r"Error is typically (much) worse when: $\pi_{\theta} << \pi_{\theta'}$",
+    source=Source(seed_citation(S1, "line 350 ('IMPORTANCE SAMPLING - ERROR')"),
+                  quote=r"Error is typically (much) worse when: $\pi_{\theta} << \pi_{\theta'}$",
                   seed_file=S1),
     family=FAMILY,
     kind="seed-statement",
@@ -632,7 +644,8 @@ claim(
     statement=r"\mathbb{E}_\mu[W_H]=1,\ \mathbb{E}_\mu[W_H^2]=\textstyle\sum_s\rho_0(s)M_0(s),\ "
               r"M_t(s)=\sum_a\frac{\pi(a|s)^2}{\mu(a|s)}\sum_{s'}P(s'|s,a)M_{t+1}(s'),\ "
               r"\min_s(1+\chi^2_s)^H\le\mathbb{E}[W_H^2]\le\max_s(1+\chi^2_s)^H",
-    source=Source("Derived (catalogue TRAJ-IS-VARIANCE-EXPLODES); cf. Liu, Bacon & Brunskill (2020) arXiv:1910.06508"),
+    source=Source("Derived here (second moment of the product of per-step weights); cf. Liu, Bacon & Brunskill (2020) "
+                  "arXiv:1910.06508"),
     family=FAMILY,
     expected="verified",
     checks=(traj_is_second_moment_exact, traj_is_second_moment_mpmath, traj_is_log_weight_mc),
@@ -711,7 +724,8 @@ SEED_QUAD = claim(
     id="SEED-S1-TRAJ-IS-QUADRATIC",
     title="S1: trajectory IS has quadratic compute cost in the trajectory length",
     statement=r"\text{Using the full path: quadratic compute cost (in trajectory length) to reweight each sample}",
-    source=Source(S1_CITE, quote="- Quadratic compute cost (in trajectory length) to reweight each sample",
+    source=Source(seed_citation(S1, "line 400"),
+                  quote="- Quadratic compute cost (in trajectory length) to reweight each sample",
                   seed_file=S1),
     family=FAMILY,
     kind="seed-statement",
@@ -774,7 +788,8 @@ claim(
     title="Trajectory and per-decision IS weights cost O(H) with prefix products",
     statement=r"W_t=W_{t-1}\,\frac{\pi(a_t|s_t)}{\mu(a_t|s_t)}:\ \text{all } W_0,\dots,W_{H-1}\text{ in } H-1"
               r"\text{ multiplications (one cumulative sum in log space)}",
-    source=Source("Catalogue TRAJ-IS-VARIANCE-EXPLODES (last bullet); Precup, Sutton & Singh (2000)"),
+    source=Source("Precup, Sutton & Singh (2000), per-decision importance sampling (weights of the "
+                  "rewards so far only)"),
     family=FAMILY,
     kind="correction",
     corrects="SEED-S1-TRAJ-IS-QUADRATIC",
@@ -882,7 +897,7 @@ claim(
 
 # =========================================================================== SNIS-BIAS
 
-#: Catalogue example: q uniform on 3 points, p = (0.6, 0.3, 0.1), f = (1, 0, -1): mu = 1/2, E_q[w^2 (f - mu)] = 9/25.
+#: Worked example: q uniform on 3 points, p = (0.6, 0.3, 0.1), f = (1, 0, -1): mu = 1/2, E_q[w^2 (f - mu)] = 9/25.
 SNIS_Q = (Fraction(1, 3),) * 3
 SNIS_P = (Fraction(3, 5), Fraction(3, 10), Fraction(1, 10))
 SNIS_F = (Fraction(1), Fraction(0), Fraction(-1))
@@ -936,7 +951,7 @@ def snis_bias_exact(ctx: Context) -> Evidence:
                     f"reference SNIS matches the rational expectation to {worst:.1e}",
                     {"n_times_bias": {n: str(v) for n, v in nb.items()},
                      "n_times_bias_float": {n: float(v) for n, v in nb.items()}, "leading_term": str(-lead),
-                     "mu": str(mu), "max_reference_error": worst, "catalogue_values_match": cat_ok})
+                     "mu": str(mu), "max_reference_error": worst, "published_values_match": cat_ok})
 
 
 @check("high-precision")
@@ -1250,7 +1265,7 @@ claim(
     title="Truncated IS: exact bias and its tight bound",
     statement=r"\mathbb{E}_q[\min(w,c)f]-\mathbb{E}_pf=-\mathbb{E}_q[(w-c)_+f],\quad |\text{bias}|\le F\,"
               r"\mathbb{E}_q[(w-c)_+]=F\sum_x(p(x)-c\,q(x))_+\ (|f|\le F),\ \text{equality at } f=F\,1\{w>c\}",
-    source=Source("Derived (catalogue TIS-BIAS-BOUND); Ionides (2008) JCGS 17(2):295-311 for the sqrt(n) level"),
+    source=Source("Derived here (bias of E_q[min(w, c) f]); Ionides (2008) JCGS 17(2):295-311 for the sqrt(n) level"),
     family=FAMILY,
     expected="verified",
     checks=(tis_exact, tis_property, tis_mc),
@@ -1275,17 +1290,46 @@ def _batch_expectations(beh: Sequence[Any], tgt: Sequence[Any], r: Sequence[Any]
 
 
 @check("exact")
-def s1_sample_mean_counterexample(ctx: Context) -> Evidence:
-    """Exact enumeration of all batches of size 2: the slide's sum_B (pi'/pi) r has expectation 2 mu, not mu."""
-    beh = [Fraction(1, 2), Fraction(1, 2)]
-    tgt = [Fraction(4, 5), Fraction(1, 5)]
-    r = [Fraction(1), Fraction(0)]
-    mu = sum(t * x for t, x in zip(tgt, r))
-    e_sum, _ = _batch_expectations(beh, tgt, r, 2)
-    return Evidence("exact", e_sum == mu,
-                    f"|B| = 2: E[sum_B w r] = {e_sum} = |B| mu, while mu = {mu}",
-                    {"batch_size": 2, "expected_sum": str(e_sum), "mu": str(mu)},
-                    counterexample={"batch_size": 2, "E_sum": str(e_sum), "mu": str(mu)} if e_sum != mu else None)
+def s1_sample_means_exact(ctx: Context) -> Evidence:
+    """Exact enumeration of every batch of size 1..3 on random rational instances: the IS sample mean
+    (1/|B|) sum_B w r (behaviour batch) and the on-policy sample mean (1/|B|) sum_B' r (target batch) both have
+    expectation mu, and they are different estimators: their variances differ (the '!=' of the slide)."""
+    rng = ctx.rng()
+    ok, differ = True, 0
+    rows = []
+    for _ in range(8):
+        k = int(rng.integers(2, 5))
+        beh, tgt = _frac_dist(rng, k), _frac_dist(rng, k)
+        r = [Fraction(int(x), 3) for x in rng.integers(-4, 5, size=k)]
+        mu = sum(t * x for t, x in zip(tgt, r))
+        for size in (1, 2, 3):
+            _, e_is = _batch_expectations(beh, tgt, r, size)
+            _, e_on = _batch_expectations(tgt, tgt, r, size)
+            ok &= e_is == mu == e_on
+        var_is, var_on = _var_is_direct(tgt, beh, r), _var_is_direct(tgt, tgt, r)
+        differ += var_is != var_on
+        rows.append({"var_is_single": float(var_is), "var_on_policy_single": float(var_on)})
+    return Evidence("exact", bool(ok and differ > 0),
+                    f"E[IS sample mean] = E[on-policy sample mean] = mu for |B| = 1..3 on 8 instances; variances "
+                    f"differ on {differ} of 8", {"rows": rows, "seed": ctx.seed})
+
+
+@check("symbolic")
+def s1_sample_means_symbolic(ctx: Context) -> Evidence:
+    """sympy, 2 actions, symbolic behaviour b, target t and rewards: the IS mean over a batch of 2 has expectation
+    t r0 + (1 - t) r1 = mu; and Var_IS - Var_on-policy is not identically 0 (different estimators)."""
+    b, t = sp.symbols("b t", positive=True)
+    r = sp.symbols("r0 r1", real=True)
+    beh, tgt = [b, 1 - b], [t, 1 - t]
+    mu = tgt[0] * r[0] + tgt[1] * r[1]
+    e2 = sum(beh[i] * beh[j] * (tgt[i] / beh[i] * r[i] + tgt[j] / beh[j] * r[j]) / 2
+             for i in range(2) for j in range(2))
+    ev = symbolic_evidence(sp.simplify(e2 - mu), "E[(1/2) sum_B w r] == mu (batch of 2)")
+    diff = sp.simplify(_var_is_formula(tgt, beh, list(r)) - _var_is_formula(tgt, tgt, list(r)))
+    ev.figures["var_is_minus_var_on_policy_is_zero"] = bool(diff == 0)
+    if ev.passed and diff == 0:
+        ev.passed = False
+    return ev
 
 
 claim(
@@ -1293,14 +1337,17 @@ claim(
     title="S1: the IS 'Sample Mean' is sum over the batch of (pi'/pi) r",
     statement=r"\hat\mu_{\pi_\theta}=\sum_{(s,a,r)\in\mathcal B_{\pi_\theta}}\frac{\pi_{\theta'}(a|s)}"
               r"{\pi_\theta(a|s)}r(a,s)",
-    source=Source(S1_CITE, quote=r"$$\text{Sample Mean} \quad \hat{\mu}_{\pi_{\theta}} = \sum_{(s,a,r) \in "
+    source=Source(seed_citation(S1, "line 336 ('CHANGE OF VARIABLE - IMPORTANCE SAMPLING')"),
+                  quote=r"$$\text{Sample Mean} \quad \hat{\mu}_{\pi_{\theta}} = \sum_{(s,a,r) \in "
                   r"\mathcal{B}_{\pi_{\theta}}} \frac{\pi_{\theta'}(a|s)}{\pi_{\theta}(a|s)} r(a,s) \neq \sum_{(s,a,r) "
                   r"\in \mathcal{B}_{\pi_{\theta'}}} r(a,s) = \hat{\mu}_{\pi_{\theta'}}$$", seed_file=S1),
     family=FAMILY,
     kind="seed-statement",
-    expected="refuted",
-    checks=(s1_sample_mean_counterexample,),
-    notes="A typo (missing $1/|\\mathcal B|$), but as written the 'sample mean' estimates $|\\mathcal B|\\,\\mu$.",
+    expected="verified",
+    checks=(s1_sample_means_exact, s1_sample_means_symbolic),
+    reading=_S1_SAMPLE_MEAN_READING,
+    notes="As typeset, without $1/|\\mathcal B|$, each sum estimates $|\\mathcal B|\\,\\mu$; the label 'Sample Mean' "
+          "fixes the meaning (IS-SAMPLE-MEAN states it with the factor).",
 )
 
 
@@ -1360,10 +1407,9 @@ claim(
     title="The IS sample mean (1/|B|) sum_B (pi'/pi) r is unbiased",
     statement=r"\mathbb{E}\Big[\frac1{|\mathcal B|}\sum_{(s,a,r)\in\mathcal B}\frac{\pi_{\theta'}(a|s)}"
               r"{\pi_\theta(a|s)}r\Big]=\mathbb{E}_{a\sim\pi_{\theta'}}[r]",
-    source=Source("Owen (2013) ch. 9.1; catalogue IS-UNBIASED, 'Seed says (S1)'"),
+    source=Source("Owen (2013) ch. 9.1, eq. (9.3) (the sample mean of the weighted values)"),
     family=FAMILY,
-    kind="correction",
-    corrects="SEED-S1-IS-SAMPLE-MEAN",
+    kind="theorem",
     expected="verified",
     checks=(sample_mean_exact, sample_mean_mc),
     conventions=("batch B of i.i.d. transitions from the behaviour pi_theta in a fixed state",),

@@ -1,5 +1,5 @@
 """Policy-gradient foundations: the performance-difference lemma and the surrogate's
-first-order agreement with J (CLAIMS-CATALOGUE.md, section A)."""
+first-order agreement with J."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from verify import strategies as vst
 from verify.harness import Violation, check, property_evidence, symbolic_evidence
 from verify.highprec import MpMDP, central_difference, mpf_array
 from verify.registry import Context, Evidence, Source, claim
+from verify.seeds import seed_citation
 
 FAMILY = "policy-gradient"
 
@@ -408,7 +409,7 @@ claim(
     statement=r"\mathbb{E}_{a\sim\pi}[\nabla\log\pi(a|s)b(s)]=0;\ \mathbb{E}_{a\sim\mu}[\tfrac{\pi}{\mu}\nabla\log\pi\,"
               r"b(s)]=0;\ \mathbb{E}\big[\tfrac1n\sum_i(r_i-\bar r)\nabla\log\pi(y_i)\big]=(1-\tfrac1n)\nabla J;\ "
               r"\text{RLOO unbiased}",
-    source=Source("Williams (1992); Sutton & Barto (2018) Sec. 13.4; CLAIMS-CATALOGUE PG-BASELINE [D]"),
+    source=Source("Williams (1992); Sutton & Barto (2018) Sec. 13.4, eq. (13.11)"),
     family=FAMILY,
     expected="verified",
     checks=(baseline_exact, baseline_property, baseline_symbolic),
@@ -719,7 +720,7 @@ claim(
     title="S1: J = sum_s p(s) sum_a pi Q, hence grad J = sum_s p(s) sum_a grad pi Q (one p, 'state visitation')",
     statement=r"J(\theta)=\sum_sp^{\pi_\theta}(s)\sum_a\pi_\theta(a|s)Q^{\pi_\theta}(s,a)\ \Rightarrow\ \nabla_\theta J"
               r"=\sum_sp^{\pi_\theta}(s)\sum_a\nabla_\theta\pi_\theta(a|s)Q^{\pi_\theta}(s,a)",
-    source=Source("Seed S1 (lecture slides), line 86 (after line 41's J = sum_s p sum_a pi Q, 'State Visitation')",
+    source=Source(seed_citation(S1, "line 86 (after line 41's J = sum_s p sum_a pi Q, 'State Visitation')"),
                   quote=r"$$\nabla_{\theta} J(\theta) = \sum_{s \in \mathcal{S}} p^{\pi_{\theta}}(s) \sum_{a \in "
                         r"\mathcal{A}} \nabla_{\theta} \left[\pi_{\theta}(a \mid s) \right] Q^{\pi_{\theta}}(s, a)$$",
                   seed_file=S1),
@@ -855,7 +856,7 @@ claim(
     title="S1: 'grad J propto E_{a~pi} grad pi(a|s) Q(s,a)'",
     statement=r"\nabla_\theta J(\theta)\propto\mathbb{E}_{a\sim\pi_\theta}\nabla_\theta\pi_\theta(a|s)"
               r"Q^{\pi_\theta}(s,a)",
-    source=Source("Seed S1 (lecture slides), line 98 (repeated at lines 102, 113, 130, 277)",
+    source=Source(seed_citation(S1, "line 98 (repeated at lines 102, 113, 130, 277)"),
                   quote=r"$$\nabla_{\theta} J(\theta) \propto \mathbb{E}_{a \sim \pi_{\theta}} \nabla_{\theta} "
                         r"\pi_{\theta}(a \mid s) Q^{\pi_{\theta}}(s, a)$$",
                   seed_file=S1),
@@ -972,7 +973,7 @@ claim(
     title="S2 (quiz distractor): gradients diverging after one update 'indicates a flaw in the implementation'",
     statement=r"\nabla_\theta L_{\theta_{old}}(\theta_1)\ne\nabla_\theta J(\theta_1)\ \Rightarrow\ \text{implementation"
               r" flaw}",
-    source=Source("Seed S2 (surrogate-gradient quiz), line 17",
+    source=Source(seed_citation(S2, "line 17"),
                   quote="In a policy optimization algorithm that uses an importance-sampled surrogate objective, a "
                         "developer observes that the gradient of the surrogate objective is identical to the on-policy "
                         "policy gradient at the start of an update step. However, after applying a single gradient "
@@ -1012,7 +1013,7 @@ claim(
     title="Corrected: the gradients agree at theta_old only (first order); divergence after a step is expected",
     statement=r"\nabla L_{\theta_{old}}(\theta)-\nabla J(\theta)=O(\|\theta-\theta_{old}\|)\ne0\ \text{in general; }"
               r"=0\ \forall\theta\ \text{for the trajectory-IS surrogate (in expectation) and for bandits}",
-    source=Source("TRPO (Schulman et al. 2015) eqs. (3)-(4); CLAIMS-CATALOGUE SURR-GRAD-EQ"),
+    source=Source("Schulman et al. (2015) TRPO, eqs. (3)-(4)"),
     family=FAMILY,
     expected="verified",
     kind="correction",
