@@ -41,7 +41,7 @@ from typing import Any, cast
 import mpmath as mp
 import sympy as sp
 
-from verify.engine import run_check
+from verify.engine import check_name, run_check
 from verify.harness import symbolic_zero
 from verify.registry import (
     EVIDENCE_KINDS,
@@ -473,6 +473,7 @@ class DerivationResult:
 #: Comparisons computed per (derivation, step, check, profile, seed): they do not depend on the
 #: relation or the factor, so mutants of a chain reuse them.
 _CACHE: dict[tuple[Any, ...], list[Comparison]] = {}
+_CITED: dict[tuple[Any, ...], list[Evidence]] = {}
 
 
 def _pseudo_claim(did: str, index: int) -> Claim:
@@ -527,8 +528,11 @@ def run_step(d: Derivation, index: int, *, profile: str = "ci", seed: int = 0, d
         if isinstance(chk, StepCheck):
             wrapped = _wrap(d.id, index, chk, step.relation, step.factor, profile, seed)
             evidence.extend(run_check(pseudo, wrapped, profile=profile, seed=seed, device=device))
-        else:
-            evidence.extend(run_check(pseudo, chk, profile=profile, seed=seed, device=device))
+        else:  # a cited claim check: its evidence does not depend on a mutation either
+            key = (d.id, index, check_name(chk), profile, seed, device)
+            if key not in _CITED:
+                _CITED[key] = run_check(pseudo, chk, profile=profile, seed=seed, device=device)
+            evidence.extend(dataclasses.replace(e) for e in _CITED[key])
     if not step.checks:
         status = "undecided"
         note = (note + "; " if note else "") + "no check: the step is unchecked"

@@ -106,13 +106,10 @@ def mermaid_lines(derivs: Sequence[dict[str, Any]], claim_ids: Iterable[str]) ->
     return out
 
 
-def claim_links(claim_id: str) -> list[str]:
-    """Lines for a claim's report page: the derivations that prove or cite it."""
-    reg = load_derivations()
-    proving = [d.id for d in reg.values() if claim_id in d.proves]
-    citing = [d.id for d in reg.values() if claim_id not in d.proves and any(
-        s.justification is not None and s.justification.kind == "claim" and s.justification.ref == claim_id
-        for s in d.steps)]
+def claim_links(claim_id: str, derivs: Sequence[dict[str, Any]]) -> list[str]:
+    """Lines for a claim's report page: the derivations in this report that prove or cite it."""
+    proving = [d["id"] for d in derivs if claim_id in d["proves"]]
+    citing = [d["id"] for d in derivs if claim_id not in d["proves"] and claim_id in d["uses"]]
     lines = []
     if proving:
         lines.append("**Derivation:** proved step by step in " + ", ".join(
@@ -171,7 +168,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "(or the justification cannot yield the relation), ❔ when its justification is missing or it has no "
         "decisive check. A chain is verified only when every line is; otherwise the **first broken line** is "
         "named. Inequalities report their *worst slack* (smallest right side minus left side over the instances "
-        "searched; 0 means the bound is attained).",
+        "searched; 0 means the bound is attained; a value of order -1e-15 is float64 rounding at an attained "
+        "bound, inside the check's stated tolerance). Lines are numbered from 1; `first_failing_step` in "
+        "[`derivations.json`](derivations.json) is the 0-based index.",
         "",
         f"**Reading rule (seed derivations).** {READING_RULE}",
         "",
@@ -219,7 +218,9 @@ def _render_one(d: dict[str, Any]) -> list[str]:
         j = s["justification"]
         jtxt = "**missing**" if j is None else (f"[`{j['ref']}`]({_claim_href(j['ref'])})" if j["kind"] == "claim"
                                                   else j["ref"]) + (f" — {j['detail']}" if j and j["detail"] else "")
-        head = f"{k + 1}. {icon} {rel} by {jtxt}; worst slack {_worst_slack(s)}"
+        head = f"{k + 1}. {icon} {rel} by {jtxt}"
+        if s["relation"] in ("≤", "<", "≥", ">"):
+            head += f"; worst slack {_worst_slack(s)}"
         if first == k:
             head += " — ⚠️ **first broken line**"
         if s.get("mutation"):

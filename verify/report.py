@@ -365,7 +365,7 @@ def render_family(doc: dict[str, Any], family: str, plots: list[tuple[str, str]]
                 uf = by_id[u]["family"] if u in by_id else family
                 links.append(f"[`{u}`]({'' if uf == family else page_name(uf)}#{anchor(u)})")
             lines += ["**Uses:** " + ", ".join(links), ""]
-        lines += claim_links(c["id"])
+        lines += claim_links(c["id"], doc.get("derivations", []))
         lines += ["**Evidence:**", ""]
         for m in c["methods"]:
             lines += render_evidence(m)

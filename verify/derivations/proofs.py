@@ -335,7 +335,7 @@ def kkt_optimality(ctx: Context) -> Comparison:
         seed, delta, spread = x
         rng = np.random.default_rng(seed)
         F = _random_spd(rng, int(rng.integers(1, 5)))
-        g = rng.normal(size=F.shape[0])
+        g = np.asarray(rng.normal(size=F.shape[0]))
         s = np.asarray(T.natural_gradient_step(g, F, delta))
         u = s + spread * np.linalg.norm(s) * rng.normal(size=g.size)  # near s* for small spread
         quad = 0.5 * float(u @ F @ u)
