@@ -43,6 +43,7 @@ EXPECTED_FIRST_BROKEN = {
     "DERIV-SEED-001-KKT": 1,  # D_KL ~ s^T F s without the 1/2
     "DERIV-SEED-001-IS": 1,  # sum_x q p/q f without a support condition
     "DERIV-SEED-002-QUIZ": 2,  # "this divergence indicates a flaw"
+    "DERIV-SEED-000-MISMATCH": 5,  # the key takeaway's multi-turn part contradicts line 4
 }
 REQUIRED_PROOFS = {"DERIV-SURR-GRAD-EQ", "DERIV-KKT-NATGRAD", "DERIV-PINSKER", "DERIV-STATE-DRIFT", "DERIV-TRPO-THM1"}
 
@@ -51,6 +52,8 @@ SURVIVORS = {
     ("DERIV-TRPO-THM1", 7, "drop-factor"): "eq. (9)'s constant is not pinned: Pollard's D_TV^2 <= D_KL is loose by 2 "
                                            "and eq. (44) by another factor; halving C stays valid",
     ("DERIV-SURR-GRAD-EQ", 4, "drop-factor"): "the right side is 0: a factor cannot change it",
+    ("DERIV-SEED-000-MISMATCH", 1, "drop-factor"): "'bias > floor': halving the rounding floor changes nothing",
+    ("DERIV-SEED-000-MISMATCH", 4, "drop-factor"): "'bias > floor': halving the rounding floor changes nothing",
     ("DERIV-SEED-001-SURROGATE", 0, "drop-factor"): "J(theta') - J(theta) = c * gain + O(eps) for every c "
                                                     "(both are O(eps))",
 }

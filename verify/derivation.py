@@ -90,6 +90,10 @@ CLAIM_RELATIONS: dict[str, frozenset[str]] = {
     "TRPO-BOUND": frozenset({"≤", "≈"}),
     "KL-FISHER-2ND-ORDER": frozenset({"≈"}),
     "KKT-NATGRAD-STEP": frozenset({"=", "⇒"}),
+    "IS-UNBIASED": frozenset({"="}),
+    "MISMATCH-SEQ-IS-FIXES": frozenset({"="}),
+    "MISMATCH-MULTITURN-TRAJ-IS": frozenset({"="}),
+    "MISMATCH-TOKEN-IS-FAILS": frozenset({">"}),
 }
 
 
