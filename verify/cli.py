@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from verify.derivation_report import check_ids, run_selected, split_ids, summary_table
 from verify.engine import EXECUTORS, ClaimResult, UnknownClaimError, make_executor, resolve_ids, run_claims
 from verify.registry import PROFILES, load_all, ordered_ids
 from verify.report import STATUS_ICON, claim_entry, rerender, write_reports
@@ -128,9 +129,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    deriv_ids, claim_ids = split_ids(args.ids)  # DERIV-* ids select derivations; no ids: everything
     try:
-        ids = resolve_ids(args.ids or None)
-    except UnknownClaimError as exc:
+        ids = resolve_ids(None if deriv_ids is None else claim_ids)
+        check_ids(deriv_ids)
+    except (UnknownClaimError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -150,6 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              progress=progress)
     finally:
         progress.close()
+    derivs = run_selected(deriv_ids, profile=args.profile, seed=args.seed, device=args.device)
     wall = time.perf_counter() - t0
     report_dir = args.report_dir
     if report_dir is None and not args.ids:
@@ -159,13 +163,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "wall_seconds": wall, "claim_seconds": {r.id: r.seconds for r in results},
                 "family_seconds": _family_seconds(results)}
         write_reports(results, report_dir, profile=args.profile, seed=args.seed, metadata=meta,
-                      plots=not args.no_plots)
+                      plots=not args.no_plots, derivations=derivs if derivs else None)
         print(f"reports written to {report_dir}", file=sys.stderr)
     if args.json:
         print(json.dumps([claim_entry(r) for r in results], indent=1, ensure_ascii=False))
     else:
         _summary_table(results, sys.stdout)
-    return 0 if all(r.matches for r in results) else 1
+        if derivs:
+            print("\n" + "\n".join(summary_table(derivs)))
+    return 0 if all(r.matches for r in results) and all(d.matches for d in derivs) else 1
 
 
 def _family_seconds(results: list[ClaimResult]) -> dict[str, float]:

@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from verify.derivation import DerivationResult
+from verify.derivation_report import claim_links, derivation_files, graph_summary, mermaid_lines
 from verify.engine import ClaimResult
 from verify.reading_rule import READING_RULE
 from verify.registry import FAMILY_ORDER, PLOTS, STATUSES, _jsonable, load_all
@@ -252,7 +254,7 @@ def render_index(doc: dict[str, Any]) -> str:
             )
     lines += ["", "## Dependency graph", "",
               "Solid arrows: *uses*. Dashed arrows: *corrects* (from the correction to the seed statement).", ""]
-    lines += render_mermaid(claims)
+    lines += render_mermaid(claims, doc.get("derivations", []))
     lines += ["", "## Conventions", ""]
     lines += [f"- {c}" for c in CONVENTIONS]
     lines += ["", "## Environment", "", "| package | version |", "|---|---|"]
@@ -261,11 +263,14 @@ def render_index(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_mermaid(claims: list[dict[str, Any]]) -> list[str]:
+def render_mermaid(claims: list[dict[str, Any]], derivs: list[dict[str, Any]] | None = None) -> list[str]:
+    derivs = derivs or []
+
     def node(i: str) -> str:
         return "n_" + re.sub(r"[^A-Za-z0-9]", "_", i)
 
     related = {c["id"] for c in claims if c.get("uses") or c.get("corrects")}
+    related.update(x for d in derivs for x in d["proves"] + d["uses"])  # derivations and the claims they use
     for c in claims:
         related.update(c.get("uses", []))
         if c.get("corrects"):
@@ -279,6 +284,7 @@ def render_mermaid(claims: list[dict[str, Any]]) -> list[str]:
             out.append(f"  {node(c['id'])} --> {node(u)}")
         if c.get("corrects"):
             out.append(f"  {node(c['id'])} -.-> {node(c['corrects'])}")
+    out += mermaid_lines(derivs, [c["id"] for c in claims if c["id"] in related])
     out += [
         "  classDef verified fill:#d4f7d4,stroke:#2e7d32",
         "  classDef refuted fill:#fbd5d5,stroke:#c62828",
@@ -366,6 +372,7 @@ def render_family(doc: dict[str, Any], family: str, plots: list[tuple[str, str]]
                 uf = by_id[u]["family"] if u in by_id else family
                 links.append(f"[`{u}`]({'' if uf == family else page_name(uf)}#{anchor(u)})")
             lines += ["**Uses:** " + ", ".join(links), ""]
+        lines += claim_links(c["id"], doc.get("derivations", []))
         lines += ["**Evidence:**", ""]
         for m in c["methods"]:
             lines += render_evidence(m)
@@ -417,8 +424,11 @@ def write_reports(
     seed: int,
     metadata: dict[str, Any] | None = None,
     plots: bool = True,
+    derivations: list[DerivationResult] | None = None,
 ) -> dict[str, Any]:
     """Render everything into a temporary folder, then move the files into ``out_dir``.
+
+    ``derivations`` (results of :mod:`verify.derivation`) adds ``derivations.json``/``.md`` and graph nodes.
 
     The move happens with SIGINT/SIGTERM blocked, so an interrupt leaves either the previous
     reports or the new ones, never a mixture; an interrupt during rendering leaves the
@@ -427,11 +437,15 @@ def write_reports(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc = build_document(results, profile=profile, seed=seed)
+    if derivations is not None:
+        doc["derivations"] = graph_summary(derivations)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out))
     try:
         fams = {c["family"] for c in doc["claims"]}
         plots_by_family = render_plots(fams, tmp) if plots else {}
         files: dict[str, str] = {"claims.json": json.dumps(doc, indent=1, ensure_ascii=False) + "\n"}
+        if derivations is not None:
+            files.update(derivation_files(derivations, profile=profile, seed=seed))
         files.update(render_pages(doc, plots_by_family))
         for name, text in files.items():
             (tmp / name).write_text(text, encoding="utf-8")
