@@ -5,6 +5,7 @@ Checked on freshly rendered reports and on the committed ``reports/`` folder.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from html.parser import HTMLParser
@@ -90,3 +91,42 @@ def test_committed_reports_render_and_match_the_registry():
         assert c["status"] == c["expected"], f"{c['id']}: committed status differs from the expected verdict"
         if reg[c["id"]].kind == "seed-statement":
             assert c["source"].get("seed_file") and c["source"].get("quote")
+
+
+# --------------------------------------------------------------------------- plots (issue 13.3)
+
+
+def _words(text: str) -> str:
+    """Text outside $...$ mathtext (where an underscore is a subscript, not an identifier)."""
+    return re.sub(r"\$[^$]*\$", "", text)
+
+
+def test_every_plot_has_title_labels_with_units_and_a_worded_legend():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from verify.registry import PLOTS
+
+    load_all()
+    assert PLOTS
+    for p in PLOTS.values():
+        fig = p.make()
+        try:
+            fig.canvas.draw()
+            for ax in fig.get_axes():
+                assert ax.get_title(), f"{p.name}: no title"
+                for label in (ax.get_xlabel(), ax.get_ylabel()):
+                    assert label and "(" in label, f"{p.name}: axis label {label!r} without units"
+                    assert "_" not in _words(label), f"{p.name}: identifier in axis label {label!r}"
+                _, labels = ax.get_legend_handles_labels()
+                if len(labels) > 1:
+                    assert ax.get_legend() is not None, f"{p.name}: {len(labels)} labelled lines, no legend"
+                for lab in labels:
+                    assert "_" not in _words(lab), f"{p.name}: legend entry {lab!r} is an identifier, not words"
+                ticks = [t for t in ax.get_xticklabels() if t.get_text() and t.get_visible()]
+                boxes = sorted((t.get_window_extent() for t in ticks), key=lambda b: b.x0)
+                for a, b in itertools.pairwise(boxes):
+                    assert a.x1 <= b.x0, f"{p.name}: x tick labels overlap"
+        finally:
+            plt.close(fig)
