@@ -161,11 +161,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         ids, errors = cat.resolve(args.ids)
         if errors:
             raise UsageError("\n".join(errors) + "\n(see `python -m verify list`)")
-    workers = min(args.workers, len(ids))
+    workers = args.workers
     cpus = os.cpu_count() or 1
     if workers > cpus:
         print(f"--workers {args.workers}: this machine has {plural(cpus, 'CPU')}; using {cpus}", file=sys.stderr)
         workers = cpus
+    workers = min(workers, len(ids))  # never more processes than claims
     if args.device == "cuda":
         _require_cuda()
     report_dir = args.report_dir
@@ -192,10 +193,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     wall = time.perf_counter() - t0
-    from verify.report import claim_entry, write_reports
+    from verify.report import claim_entry, host, write_reports
 
     if report_dir is not None:
-        meta = {"profile": args.profile, "seed": args.seed, "workers": workers, "device": args.device,
+        meta = {"host": host(), "profile": args.profile, "seed": args.seed, "workers": workers, "device": args.device,
                 "wall_seconds": wall, "claim_seconds": {r.id: r.seconds for r in results},
                 "family_seconds": _family_seconds(results)}
         write_reports(results, report_dir, profile=args.profile, seed=args.seed, metadata=meta,

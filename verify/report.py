@@ -222,30 +222,29 @@ def figure_label(name: str, kind: str | None = None) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
+#: Packages whose versions can change report bytes (examples hypothesis draws, symbolic results,
+#: rounding, PNG encoding); ``constraints.txt`` pins them for ``tox`` and the README's command,
+#: and the report lists them. The interpreter and the machine are not listed: they go to the
+#: git-ignored run-metadata.json, so another machine with the pinned stack writes the same bytes.
+PINNED_PACKAGES = ("numpy", "scipy", "sympy", "mpmath", "hypothesis", "torch")
+
+
 def environment() -> dict[str, str]:
-    """Versions of the numerical stack (no timestamps, no host names)."""
-    import hypothesis
-    import mpmath
-    import numpy
-    import scipy
-    import sympy
+    """Versions of the pinned numerical stack (no timestamps, no host names, no interpreter)."""
+    import importlib.metadata as md
 
-    env = {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "sympy": sympy.__version__,
-        "mpmath": mpmath.__version__,
-        "hypothesis": hypothesis.__version__,
-    }
-    try:
-        import torch
-
-        env["torch"] = torch.__version__
-    except ImportError:
-        env["torch"] = "not installed"
+    env: dict[str, str] = {}
+    for name in PINNED_PACKAGES:
+        try:
+            env[name] = md.version(name).split("+")[0]  # a local build label (+cpu) is not a version
+        except md.PackageNotFoundError:
+            env[name] = "not installed"
     return env
+
+
+def host() -> dict[str, str]:
+    """Where a run happened (for run-metadata.json only)."""
+    return {"python": platform.python_version(), "machine": platform.machine()}
 
 
 def claim_entry(res: ClaimResult) -> dict[str, Any]:
