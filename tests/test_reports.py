@@ -257,3 +257,10 @@ def test_titles_are_escaped_and_the_digest_lists_every_refuted_claim():
     for cid in refuted:
         assert f"[**{cid}**](" in digest
     assert digest.count("*What is wrong:*") == digest.count("*Fix:*") == len(refuted)
+
+
+def test_packages_that_change_report_bytes_are_pinned():
+    pins = {ln.split("==")[0].strip().lower() for ln in (ROOT / "constraints.txt").read_text().splitlines()
+            if "==" in ln and not ln.lstrip().startswith("#")}
+    assert set(R.PINNED_PACKAGES) | {"matplotlib", "pillow"} <= pins
+    assert set(R.environment()) == set(R.PINNED_PACKAGES)  # the report lists exactly the pinned stack

@@ -132,6 +132,15 @@ def _read_index() -> dict[str, Any] | None:
     return doc
 
 
+def listed_families() -> list[str]:
+    """Families for help texts, without importing anything: from the index when it is fresh
+    (families that have claims), else every report page name."""
+    doc = _read_index()
+    if doc is None:
+        return list(FAMILIES)
+    return Catalog(doc["claims"], from_index=True).families
+
+
 def claims_meta() -> Catalog:
     """Metadata of every claim: from the static index when it is fresh and there are no
     plug-ins, otherwise from the imported registry."""

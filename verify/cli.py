@@ -29,7 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
-from verify.catalog import FAMILIES, PLUGIN_VAR, Catalog, claims_meta, plugin_modules
+from verify.catalog import PLUGIN_VAR, Catalog, claims_meta, listed_families, plugin_modules
 
 if TYPE_CHECKING:
     from verify.engine import ClaimResult
@@ -112,7 +112,7 @@ def _positive(text: str) -> int:
 
 def _configure_list(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", default=None, metavar="F",
-                   help="only this family: one of " + ", ".join(FAMILIES))
+                   help="only this family: one of " + ", ".join(listed_families()))
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
