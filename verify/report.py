@@ -70,10 +70,12 @@ CONVENTIONS = [
 # figure is written at the precision its computation guarantees, not at full float64:
 #
 # * a rounding-level error/residual/difference (a figure whose name says so, below
-#   ROUNDING_LEVEL) becomes a bound, "< 1e-13": its digits are rounding noise that changes
-#   with the order of floating-point operations (BLAS threads, SIMD width, library version);
+#   ROUNDING_LEVEL) becomes a bound: "< 1e-13" for anything at float64 rounding level (its
+#   digits are noise that changes with the order of floating-point operations: BLAS threads,
+#   SIMD width, library version), the decade above it otherwise ("< 1e-10"; "< 1e-30" for a
+#   difference only mpmath resolves);
 # * any other figure whose magnitude is below TINY (in float64 arithmetic on O(1) quantities
-#   that is rounding noise too, whatever its name) becomes "≈0 (< 1e-15)";
+#   that is rounding noise too, whatever its name) becomes "≈0 (< 1e-12)";
 # * every other float is rounded to SIGNIFICANT digits: the last few digits of a float64
 #   result computed by a different summation order differ, the first ten do not;
 # * the same rules apply to numbers written inside a check's one-line summary.
@@ -83,6 +85,8 @@ CONVENTIONS = [
 
 SIGNIFICANT = 10
 ROUNDING_LEVEL = 1e-8
+FLOAT64_FLOOR = 1e-13
+HIGH_PRECISION_LEVEL = 1e-20
 TINY = 1e-12
 _ERROR_WORDS = ("error", "residual", "diff", "gap", "discrepancy", "deviation", "mismatch", "vs_", "_vs")
 
@@ -93,11 +97,23 @@ def is_error_name(name: str) -> bool:
     return any(w in n for w in _ERROR_WORDS)
 
 
-def _bound(v: float) -> str:
-    """The power of ten above |v| (at least 2|v|, so that noise in the last digits rarely
-    crosses a decade)."""
+def _decade(v: float) -> str:
+    """The power of ten above 2|v| (a margin, so noise in the last digits rarely crosses a decade)."""
     k = math.ceil(math.log10(2 * abs(v)))
-    return f"1e{k:+03d}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+    return f"1e{k}"
+
+
+def _bound(v: float, floor: float) -> str:
+    """A bound for a rounding-level |v|: one fixed floor for everything at float64 rounding
+    level (whose size depends on the operation order: 2.2e-16 on one machine, 6.7e-16 on
+    another, so no finer bound is reproducible); decades above it and, for differences only
+    mpmath resolves, below 1e-20."""
+    a = abs(v)
+    if a < HIGH_PRECISION_LEVEL:
+        return _decade(v)
+    if a < floor:
+        return f"{floor:.0e}"
+    return _decade(v)
 
 
 def stable_float(v: float, name: str = "") -> float | str:
@@ -105,9 +121,9 @@ def stable_float(v: float, name: str = "") -> float | str:
     if not math.isfinite(v) or v == 0:
         return v
     if name and is_error_name(name) and abs(v) < ROUNDING_LEVEL:
-        return f"< {_bound(v)}"
+        return f"< {_bound(v, FLOAT64_FLOOR)}"
     if abs(v) < TINY:
-        return f"≈0 (< {_bound(v)})"
+        return f"≈0 (< {_bound(v, TINY)})"
     return float(f"{v:.{SIGNIFICANT}g}")
 
 
@@ -138,7 +154,7 @@ def stable_text(text: str) -> str:
 
     def sci(m: re.Match[str]) -> str:
         v = float(m.group(1) + "e" + m.group(2))
-        return f"< {_bound(v)}" if 0 < abs(v) < ROUNDING_LEVEL else m.group(0)
+        return f"< {_bound(v, FLOAT64_FLOOR)}" if 0 < abs(v) < ROUNDING_LEVEL else m.group(0)
 
     def long(m: re.Match[str]) -> str:
         return f"{float(m.group(1)):.{SIGNIFICANT}g}"
