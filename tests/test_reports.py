@@ -267,3 +267,14 @@ def test_packages_that_change_report_bytes_are_pinned():
             if "==" in ln and not ln.lstrip().startswith("#")}
     assert set(R.PINNED_PACKAGES) | {"matplotlib", "pillow"} <= pins
     assert set(R.environment()) == set(R.PINNED_PACKAGES)  # the report lists exactly the pinned stack
+
+
+def test_signals_between_the_fallback_renames_are_delivered_after_them():
+    import signal
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with R._signals_deferred():
+            signal.raise_signal(signal.SIGINT)
+            reached.append("after the signal, still inside")
+    assert reached == ["after the signal, still inside"]

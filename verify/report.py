@@ -9,6 +9,7 @@ metadata (timings) goes to the git-ignored ``run-metadata.json``.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -17,10 +18,12 @@ import os
 import platform
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -729,9 +732,29 @@ def _switch(stage: Path, out: Path) -> None:
         return
     old = _staging(out, "old")
     os.rmdir(old)
-    os.rename(out, old)
-    os.rename(stage, out)
+    with _signals_deferred():  # the two renames must not be separated by an interrupt
+        os.rename(out, old)
+        os.rename(stage, out)
     os.rename(old, stage)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM for the duration (in the main thread, where Python runs signal
+    handlers, whichever thread the signal arrived on), then deliver them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    prev = {s: signal.signal(s, lambda n, f: pending.append(n)) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in prev.items():
+            signal.signal(s, h)
+        for n in pending:
+            signal.raise_signal(n)
 
 
 def commit_tree(files: dict[str, bytes], out: Path, *, figures_from: Path | None = None,
