@@ -477,6 +477,17 @@ def what_is_wrong(c: dict[str, Any]) -> str:
     return text if len(text) <= 240 else text[:237] + "..."
 
 
+def quote_inline(text: str, limit: int = 220) -> str:
+    """A quote on one line: LaTeX source as a code span (shown as written), prose in quotes;
+    long quotes are cut at a word boundary."""
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " …"
+    if "$" in text or "\\" in text:
+        fence = "``" if "`" in text else "`"
+        return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+    return f"“{md_text(text)}”"
+
+
 def render_digest(claims: list[dict[str, Any]]) -> list[str]:
     """"What the sources get wrong": every refuted claim, its words, what is wrong, the fix."""
     refuted = [c for c in claims if c["status"] == "refuted"]
@@ -490,11 +501,12 @@ def render_digest(claims: list[dict[str, Any]]) -> list[str]:
     lines = ["## What the sources get wrong", ""]
     if not refuted:
         return [*lines, "No statement checked here is refuted.", ""]
-    lines += [f"{plural(len(refuted), 'statement')} checked here {'is' if len(refuted) == 1 else 'are'} wrong. "
-              "Each is checked as written; the fix is a separate claim, verified on its own.", ""]
+    lines += [f"{plural(len(refuted), 'statement')} checked here {'is' if len(refuted) == 1 else 'are'} refuted. "
+              "Each is checked as written, and where a corrected statement exists it is a separate claim "
+              "with its own verdict.", ""]
     for c in refuted:
-        words = c["source"].get("quote") or c["title"]
-        lines.append(f"- [**{c['id']}**]({claim_href(c)}): “{md_text(words)}”")
+        words = " ".join(str(c["source"].get("quote") or c["title"]).split())
+        lines.append(f"- [**{c['id']}**]({claim_href(c)}): {quote_inline(words)}")
         lines.append(f"  - *What is wrong:* {md_text(what_is_wrong(c))}")
         fix = fixes.get(c["id"], [])
         if fix:
@@ -942,6 +954,8 @@ def rerender(out_dir: str | os.PathLike[str], *, plots: bool = True) -> tuple[di
     out = Path(out_dir)
     doc = read_document(out / "claims.json")
     flagged = rederive(doc)
+    for c in doc["claims"]:  # idempotent on a current claims.json; an older one renders stable digits too
+        c["methods"] = [stable_method(m) for m in c["methods"]]
     _commit_with_plots(doc, _render_files(doc), out, plots)
     return doc, flagged
 
