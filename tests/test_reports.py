@@ -228,7 +228,8 @@ def test_rounding_level_figures_render_as_bounds_and_floats_to_stable_digits():
     assert R.stable_float(2.920e-14, "max_error") == R.stable_float(2.925e-14, "max_error") == "< 1e-13"
     # ulp-level values differ between machines (2.2e-16 here, 6.7e-16 there): one fixed floor
     assert R.stable_float(4.4e-16, "max_error") == R.stable_float(6.7e-16, "max_error") == "< 1e-13"
-    assert R.stable_float(3e-17, "bias") == "≈0 (< 1e-12)"
+    assert R.stable_float(3e-17, "sequence_is") == "≈0 (< 1e-12)"
+    assert R.stable_float(1e-15, "h") == 1e-15 and R.stable_float(1e-20, "tolerance") == 1e-20  # inputs stay
     assert R.stable_float(4.9e-31, "max_error") == "< 1e-30"  # an mpmath-level difference keeps its decade
     a, b = 0.1 + 0.2, 0.3  # differ in the 17th digit, like V_pi arrays from another BLAS
     assert a != b and R.stable_float(a) == R.stable_float(b) == 0.3

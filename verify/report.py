@@ -77,8 +77,9 @@ CONVENTIONS = [
 #   digits are noise that changes with the order of floating-point operations: BLAS threads,
 #   SIMD width, library version), the decade above it otherwise ("< 1e-10"; "< 1e-30" for a
 #   difference only mpmath resolves);
-# * any other figure whose magnitude is below TINY (in float64 arithmetic on O(1) quantities
-#   that is rounding noise too, whatever its name) becomes "≈0 (< 1e-12)";
+# * any other computed figure whose magnitude is below TINY (in float64 arithmetic on O(1)
+#   quantities that is rounding noise too, whatever its name) becomes "≈0 (< 1e-12)"; inputs
+#   and thresholds (h, tolerance, alpha, ...: _PARAMETER_NAME) keep their digits;
 # * every other float is rounded to SIGNIFICANT digits: the last few digits of a float64
 #   result computed by a different summation order differ, the first ten do not;
 # * the same rules apply to numbers written inside a check's one-line summary.
@@ -91,7 +92,7 @@ ROUNDING_LEVEL = 1e-8
 FLOAT64_FLOOR = 1e-13
 HIGH_PRECISION_LEVEL = 1e-20
 TINY = 1e-12
-_ERROR_WORDS = ("error", "residual", "diff", "gap", "discrepancy", "deviation", "mismatch", "vs_", "_vs")
+_ERROR_WORDS = ("error", "residual", "diff", "gap", "bias", "discrepancy", "deviation", "mismatch", "vs_", "_vs")
 
 
 def is_error_name(name: str) -> bool:
@@ -119,13 +120,19 @@ def _bound(v: float, floor: float) -> str:
     return _decade(v)
 
 
+#: Figures that are inputs or thresholds (exact as given), not computed results: small values
+#: keep their digits (a finite-difference step h = 1e-15 is not "≈0").
+_PARAMETER_NAME = re.compile(r"(h|dps|seed|tol|rtol|atol|tolerance|alpha|delta|eps|epsilon|step|threshold|p_value"
+                             r"|.*_(limit|tol|tolerance|threshold|step))")
+
+
 def stable_float(v: float, name: str = "") -> float | str:
     """``v`` at the precision it is guaranteed (see the comment above)."""
     if not math.isfinite(v) or v == 0:
         return v
     if name and is_error_name(name) and abs(v) < ROUNDING_LEVEL:
         return f"< {_bound(v, FLOAT64_FLOOR)}"
-    if abs(v) < TINY:
+    if abs(v) < TINY and not _PARAMETER_NAME.fullmatch(name.lower()):
         return f"≈0 (< {_bound(v, TINY)})"
     return float(f"{v:.{SIGNIFICANT}g}")
 
