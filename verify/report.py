@@ -240,7 +240,8 @@ def figure_label(name: str, kind: str | None = None) -> str:
             label = " ".join(words)
             if words and words[0] == "worst" and kind == "property":
                 label += " found by search"
-    if kind in REFERENCE_BY_KIND and is_error_name(name) and "vs" not in label and kind != "property":
+    measured = is_error_name(name) and "bias" not in name.lower()  # a bias is against the truth, not a method
+    if kind in REFERENCE_BY_KIND and measured and "vs" not in label and kind != "property":
         label += " " + REFERENCE_BY_KIND[kind]
     return label
 
