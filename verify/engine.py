@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import signal
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -130,8 +131,19 @@ class SequentialExecutor:
             yield fn(it)
 
 
+def _ignore_sigint() -> None:
+    """Worker initializer: the parent decides what an interrupt means (it terminates the
+    workers), so a Ctrl-C sent to the whole process group prints no worker tracebacks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ProcessPoolExecutor:
-    """Runs claims in ``workers`` fresh (spawned) processes."""
+    """Runs claims in ``workers`` fresh (spawned) processes.
+
+    When the consumer stops early (an exception, KeyboardInterrupt, or the CLI's SIGTERM
+    handler raising one), the workers are terminated and reaped before the exception
+    propagates: no claim keeps running in an orphaned process.
+    """
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -140,15 +152,30 @@ class ProcessPoolExecutor:
 
     def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
-            futures = [pool.submit(fn, it) for it in items]
-            try:
-                for fut in cf.as_completed(futures):
-                    yield fut.result()
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+        pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_ignore_sigint)
+        futures = [pool.submit(fn, it) for it in items]
+        try:
+            for fut in cf.as_completed(futures):
+                yield fut.result()
+        except BaseException:
+            terminate_pool(pool)
+            raise
+        pool.shutdown(wait=True)
+
+
+def terminate_pool(pool: cf.ProcessPoolExecutor, grace: float = 5.0) -> None:
+    """Cancel what has not started, terminate the running workers and reap them."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # no public accessor before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + grace
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
 
 
 EXECUTORS = ("process", "dask")

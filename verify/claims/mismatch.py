@@ -20,10 +20,6 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import mpmath as mp
 import numpy as np
 import sympy as sp
@@ -1592,6 +1588,22 @@ claim(
 
 PLOT_ESTIMATORS = ("naive", "token_is", "token_q", "prefix_is_return", "sequence_tis", "gspo", "sequence_is",
                    "prefix_is_q")
+#: Legend words for the estimators (the keys are the estimator names of ``token_models``).
+ESTIMATOR_WORDS = {
+    "naive": "no correction", "token_is": "per-token IS", "token_q": "per-token IS, learner's Q",
+    "prefix_is_return": "prefix-product IS, return", "sequence_tis": "sequence IS truncated at 2",
+    "gspo": "GSPO ratio", "sequence_is": "sequence IS", "prefix_is_q": "prefix-product IS, learner's Q",
+}
+
+
+def _pyplot() -> Any:
+    """matplotlib, imported only when a figure is drawn (the claims import without it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 @plot(FAMILY, "mismatch_bias_vs_size",
@@ -1604,13 +1616,14 @@ def plot_bias_vs_size() -> Any:
     task, z, _ = instance(rng, 3, 3)
     D = rng.normal(size=z.shape)
     eps = np.logspace(-4, 0.5, 19)
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = _pyplot().subplots(figsize=(6.5, 4.2))
     for e in PLOT_ESTIMATORS:
         vals = [max(TM.relative_bias(task, z, z + x * D, e, **_kw(e)), 1e-17) for x in eps]
-        ax.loglog(eps, vals, marker="o", ms=3, label=e)
-    ax.loglog(eps, eps, "k:", lw=1, label="slope 1")
-    ax.set_xlabel("mismatch size eps")
-    ax.set_ylabel("relative bias (exact)")
+        ax.loglog(eps, vals, marker="o", ms=3, label=ESTIMATOR_WORDS[e])
+    ax.loglog(eps, eps, "k:", lw=1, label="slope 1 (first order)")
+    ax.set_title("Exact gradient bias against learner-sampler mismatch")
+    ax.set_xlabel(r"mismatch size $\epsilon$ (logit units)")
+    ax.set_ylabel("relative bias of the gradient (dimensionless)")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
@@ -1631,11 +1644,13 @@ def plot_variance_vs_length() -> Any:
         w = MM.sequence_is_weights(TM.token_log_probs(task, z), TM.token_log_probs(task, zm), TM.policy_mask(task))
         m2.append(float(TM.sequence_probs(task, zm) @ np.asarray(w) ** 2))
         tr.append(float(np.trace(TM.estimator_covariance(task, z, zm, "sequence_is")[1])))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.semilogy(ns, m2, "o-", label="E_mu[w^2]")
-    ax.semilogy(ns, (1 + chi2) ** ns, "k--", label="(1 + chi2)^n")
-    ax.semilogy(ns, tr, "s-", label="trace Cov(sequence-IS gradient)")
+    fig, ax = _pyplot().subplots(figsize=(6, 4))
+    ax.semilogy(ns, m2, "o-", label=r"second moment $E_\mu[w^2]$")
+    ax.semilogy(ns, (1 + chi2) ** ns, "k--", label=r"$(1 + \chi^2)^n$")
+    ax.semilogy(ns, tr, "s-", label="trace of the sequence-IS gradient covariance")
+    ax.set_title("Sequence IS: variance grows geometrically with length")
     ax.set_xlabel("model tokens n (interleaved with environment tokens)")
+    ax.set_ylabel("second moment / covariance trace (dimensionless)")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
@@ -1654,14 +1669,16 @@ def plot_puke_flow() -> Any:
         "on-policy (w = 1)": [0.4, -0.4],
         "clipped at 1/2": [float(x) for x in blog_coefficients(True, Fraction(1, 2))],
     }
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _pyplot().subplots(figsize=(7.5, 4.2))
     width = 0.27
     x = np.arange(K_BLOG)
     for k, (label, c) in enumerate(cases.items()):
         ax.bar(x + (k - 1) * width, TM.first_order_flow(pi, acts, np.array(c)), width, label=label)
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xticks(x, ["y0 (good)", "y1 (meh)"] + [f"a{k}" for k in range(2, K_BLOG)], fontsize=8)
-    ax.set_ylabel("dpi / eta")
+    ax.set_xticks(x, ["y0\ngood", "y1\nmeh"] + [f"a{k}" for k in range(2, K_BLOG)], fontsize=8)
+    ax.set_title("First-order probability flow per action (S3's example)")
+    ax.set_xlabel("action (y0, y1 sampled; a2 to a9 unsampled)")
+    ax.set_ylabel(r"$d\pi/d\eta$ (probability per unit step)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -2171,10 +2171,10 @@ def escape_chain_bound_plot() -> Any:
               "CPO-COR1": ("CPO Cor. 1", "-.", "tab:blue"), "CPI": ("CPI (unsimplified)", ":", "tab:green")}
     for k, (lab, ls, col) in styles.items():
         ax.loglog(alphas, series[k], ls, color=col, label=lab, linewidth=1.6)
-    ax.loglog(alphas, series["actual"], "o", color="black", markersize=3.5, label="actual |eta - L| (exact)")
-    ax.set_xlabel("alpha (max TV = mean TV)")
-    ax.set_ylabel("gap / penalty")
-    ax.set_title("Escape chain, gamma = 0.9, eps = 1")
+    ax.loglog(alphas, series["actual"], "o", color="black", markersize=3.5, label=r"actual $|\eta - L|$ (exact)")
+    ax.set_xlabel(r"mixing weight $\alpha$ (max TV = mean TV, dimensionless)")
+    ax.set_ylabel("surrogate gap or penalty (reward units)")
+    ax.set_title(r"Escape chain, $\gamma$ = 0.9, $\epsilon$ = 1: bounds against the exact gap")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

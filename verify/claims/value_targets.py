@@ -1203,11 +1203,12 @@ def plot_vtrace_fixed_point() -> Any:
         for rb in levels:
             L, b, _ = vtrace_affine(mdp, pi, mu, float(rb), frac * float(rb))
             vals.append(float(iterate_affine(L, b)[0]))
-        ax.plot(levels, vals, style, label=f"fixed point, c_bar = {'0' if frac == 0 else 'rho_bar'}")
-    ax.axhline(float(M.state_values(mdp, pi)[0]), color="k", lw=0.8, label="V^pi")
-    ax.axhline(float(M.state_values(mdp, mu)[0]), color="grey", lw=0.8, ls=":", label="V^mu")
-    ax.set_xlabel("rho_bar")
-    ax.set_ylabel("V(x)")
+        ax.plot(levels, vals, style, label="fixed point, " + (r"$\bar c$ = 0" if frac == 0 else r"$\bar c = \bar\rho$"))
+    ax.axhline(float(M.state_values(mdp, pi)[0]), color="k", lw=0.8, label=r"$V^\pi$ (target policy)")
+    ax.axhline(float(M.state_values(mdp, mu)[0]), color="grey", lw=0.8, ls=":", label=r"$V^\mu$ (behaviour policy)")
+    ax.set_title("V-trace fixed point against the truncation level")
+    ax.set_xlabel(r"truncation level $\bar\rho$ (dimensionless)")
+    ax.set_ylabel("value V(x) (reward units)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
