@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from reference_impls import _returns_loop as RL
 from reference_impls import returns as R
 
-
 PUBLIC = ("discounted_returns", "gae", "lambda_returns", "vtrace", "retrace")
 
 
@@ -523,6 +522,6 @@ def test_backend_numba_without_numba_names_backend(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(R, "_HAVE_NUMBA", False)
     z = np.zeros(3)
     no = np.zeros(3, dtype=bool)
-    with pytest.raises(ValueError, match="backend.*numba"):
+    with pytest.raises(ValueError, match=r"backend.*numba"):
         R.gae.func(z, z, z, no, no, 0.9, 0.9, backend="numba")
     assert R.gae.func(z, z, z, no, no, 0.9, 0.9, backend="auto").shape == (3,)  # auto falls back to numpy

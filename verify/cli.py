@@ -44,6 +44,17 @@ def _parser() -> argparse.ArgumentParser:
     p_run.add_argument("--no-report", action="store_true", help="do not write reports")
     p_run.add_argument("--no-plots", action="store_true", help="skip the figures")
 
+    p_mut = sub.add_parser("mutate", help="plant catalogued bugs (verify/mutants) and record which claims catch them")
+    p_mut.add_argument("ids", nargs="*", metavar="MUTANT_ID", help="mutant ids to run (default: the whole catalogue)")
+    p_mut.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    p_mut.add_argument("--profile", default="ci", choices=sorted(PROFILES), help="effort profile (default: ci)")
+    p_mut.add_argument("--seed", type=int, default=0, help="base seed of the claims (default: 0)")
+    p_mut.add_argument("--workers", type=int, default=1, help="processes to use (default: 1)")
+    p_mut.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device for device checks")
+    p_mut.add_argument("--report-dir", default=None,
+                       help="where to write mutation.md/json (default: reports/ for the whole catalogue; a run of "
+                            "selected ids writes no report unless this is given)")
+
     p_rep = sub.add_parser("report", help="re-render the markdown from reports/claims.json")
     p_rep.add_argument("--report-dir", default=str(DEFAULT_REPORT_DIR))
     p_rep.add_argument("--no-plots", action="store_true")
@@ -163,9 +174,46 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0 if doc["summary"]["mismatches"] == 0 else 1
 
 
+def cmd_mutate(args: argparse.Namespace) -> int:
+    from verify.mutate import UnknownMutantError, catalogue, resolve_mutants, run_mutants, write_reports
+
+    if args.list:
+        for m in catalogue().values():
+            print(f"{m.id:<55} {m.family:<20} {m.target}")
+        return 0
+    try:
+        ids = resolve_mutants(args.ids or None)
+    except UnknownMutantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print(f"error: --workers: expected a positive integer, got {args.workers}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+
+    def progress(res: Any, done: int, total: int) -> None:
+        verdict = f"killed by {', '.join(res.killed_by)}" if res.killed_by else "SURVIVES"
+        print(f"[{done}/{total}] {res.id}: {verdict} ({res.seconds:.1f}s)", file=sys.stderr, flush=True)
+
+    results = run_mutants(ids, profile=args.profile, seed=args.seed, workers=args.workers, device=args.device,
+                          progress=progress)
+    wall = time.perf_counter() - t0
+    report_dir = args.report_dir if (args.report_dir is not None or args.ids) else str(DEFAULT_REPORT_DIR)
+    if report_dir is not None:
+        write_reports(results, report_dir, profile=args.profile, seed=args.seed)
+        print(f"mutation report written to {report_dir}", file=sys.stderr)
+    survivors = [r.id for r in results if not r.killed]
+    n = len(results)
+    print(f"{n - len(survivors)} of {n} mutant{'s' if n != 1 else ''} killed by a claim "
+          f"({args.workers} worker{'s' if args.workers != 1 else ''}, {wall:.0f} s)")
+    for i in survivors:
+        print(f"survives: {i}")
+    return 0 if not survivors else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"list": cmd_list, "run": cmd_run, "report": cmd_report}[args.command]
+    handler = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "mutate": cmd_mutate}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ result's scale (rounding is ~1e-15; every fault the catalogue plants moves a res
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,6 +109,19 @@ def _compare(case: Case, inp: Inputs, devices: list[str], exact: bool) -> float:
                             inputs={k: _short(v) for k, v in inp.items()})
         worst = max(worst, err)
     return worst
+
+
+def _with(keys: tuple[str, ...], last: Any, i: Inputs) -> list[Any]:
+    """The inputs ``keys`` in order, then ``last`` (a fixed option such as the estimator's kind)."""
+    return [*(i[k] for k in keys), last]
+
+
+def _scalar_def(fn: Callable[[Inputs, Any], Any], option: Any, i: Inputs, exact: bool) -> np.ndarray:
+    return np.asarray(fn(i, option))
+
+
+def _kl_est_def(fk: Callable[[float], float], i: Inputs, exact: bool) -> np.ndarray:
+    return np.asarray([fk(b - a) for a, b in zip(i["log_p"], i["log_q"])])
 
 
 def _short(v: Any) -> Any:
@@ -336,8 +350,8 @@ def _returns_cases() -> list[Case]:
         "discounted_returns": _def_returns, "gae": _def_gae,
         "lambda_returns": lambda i, e: _def_gae(i, e, plus_values=True),
         "vtrace": _def_vtrace, "retrace": _def_retrace}
-    return [Case(f"returns.{fn}", (lambda inp, dev, fn=fn: _returns_paths(fn, inp, dev)), d, _RETURNS_HANDCRAFTED,
-                 _draw_returns) for fn, d in defs.items()]
+    return [Case(f"returns.{fn}", functools.partial(_returns_paths, fn), d, _RETURNS_HANDCRAFTED, _draw_returns)
+            for fn, d in defs.items()]
 
 
 claim(
@@ -388,7 +402,8 @@ def _is_inputs(lp: list[list[float]], blp: list[list[float]], r: list[list[float
 
 
 _IS_HANDCRAFTED = (
-    _is_inputs([[-0.2, -1.5, -0.7, -2.0], [-0.1, -0.3, -3.0, -0.9]], [[-0.9, -0.4, -0.7, -1.2], [-1.6, -0.3, -0.2, -2.2]],
+    _is_inputs([[-0.2, -1.5, -0.7, -2.0], [-0.1, -0.3, -3.0, -0.9]],
+               [[-0.9, -0.4, -0.7, -1.2], [-1.6, -0.3, -0.2, -2.2]],
                [[1.0, -2.0, 0.5, 3.0], [0.25, 1.0, -1.0, 2.0]]),
     _is_inputs([[-0.5, -0.6, -0.2]], [[-1.5, -0.1, -0.9]], [[2.0, 1.0, -1.0]]),
 )
@@ -529,9 +544,9 @@ def _div_cases() -> list[Case]:
     ]
     for kind, fk in est.items():
         cases.append(Case(f"divergences.kl_estimator[{kind}]",
-                          _np_torch(D, "divergences", "kl_estimator", lambda i, k=kind: [i["log_p"], i["log_q"], k]),
-                          lambda i, e, fk=fk: np.asarray([fk(b - a) for a, b in zip(i["log_p"], i["log_q"])]),
-                          _DIV_HANDCRAFTED, _draw_div))
+                          _np_torch(D, "divergences", "kl_estimator",
+                                    functools.partial(_with, ("log_p", "log_q"), kind)),
+                          functools.partial(_kl_est_def, fk), _DIV_HANDCRAFTED, _draw_div))
     return cases
 
 
@@ -656,7 +671,8 @@ def _losses_cases() -> list[Case]:
                                       for a, b, A, k in zip(i["lp"], i["old"], i["adv"], i["kl"])]),
              _LOSS_HANDCRAFTED, _draw_loss),
         Case("losses.rloo_advantages", _np_torch(L, "losses", "rloo_advantages", lambda i: [i["rewards"]]),
-             lambda i, e: np.asarray([[x - (sum(row) - x) / (len(row) - 1) for x in row] for row in _rows2(i["rewards"])]),
+             lambda i, e: np.asarray([[x - (sum(row) - x) / (len(row) - 1) for x in row]
+                                      for row in _rows2(i["rewards"])]),
              _LOSS_HANDCRAFTED, _draw_loss),
         Case("losses.gspo_sequence_ratio",
              _np_torch(L, "losses", "gspo_sequence_ratio", lambda i: [i["lp"][None], i["old"][None], i["mask"][None]]),
@@ -665,16 +681,17 @@ def _losses_cases() -> list[Case]:
     ]
     for d in L.CLIP_FRACTION_DEFINITIONS:
         cases.append(Case(f"losses.clip_fraction[{d}]",
-                          _np_torch(L, "losses", "clip_fraction", lambda i, d=d: [*ppo_args(i), i["mask"], d]),
-                          lambda i, e, d=d: np.asarray(_clipfrac_def(i, d)), _LOSS_HANDCRAFTED, _draw_loss))
+                          _np_torch(L, "losses", "clip_fraction", functools.partial(_with, ("lp", "old", "adv", "eps",
+                                                                                            "mask"), d)),
+                          functools.partial(_scalar_def, _clipfrac_def, d), _LOSS_HANDCRAFTED, _draw_loss))
     for mode in L.AGGREGATION_MODES:
         cases.append(Case(f"losses.aggregate[{mode}]",
-                          _np_torch(L, "losses", "aggregate", lambda i, mode=mode: [i["values"], i["vmask"], mode]),
-                          lambda i, e, mode=mode: np.asarray(_agg_def(i, mode)), _LOSS_HANDCRAFTED, _draw_loss))
+                          _np_torch(L, "losses", "aggregate", functools.partial(_with, ("values", "vmask"), mode)),
+                          functools.partial(_scalar_def, _agg_def, mode), _LOSS_HANDCRAFTED, _draw_loss))
     for std in ("sample", "population", None):
         cases.append(Case(f"losses.grpo_advantages[std={std}]",
-                          _np_torch(L, "losses", "grpo_advantages", lambda i, std=std: [i["rewards"], std]),
-                          lambda i, e, std=std: _grpo_def(i, std), _LOSS_HANDCRAFTED, _draw_loss))
+                          _np_torch(L, "losses", "grpo_advantages", functools.partial(_with, ("rewards",), std)),
+                          functools.partial(_scalar_def, _grpo_def, std), _LOSS_HANDCRAFTED, _draw_loss))
     kl_grid = (0.001, 0.0066, 0.0067, 0.01, 0.014, 0.0151, 0.02, 0.2)
 
     def adaptive_paths(i: Inputs, devices: list[str]) -> dict[str, Any]:
