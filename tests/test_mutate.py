@@ -30,7 +30,7 @@ if R._HAVE_NUMBA:
 
 def test_sample_of_mutants_is_killed_by_claims() -> None:
     results = run_mutants(SAMPLE, profile="debug", workers=1)
-    assert [r.id for r in results] == [i for i in SAMPLE]  # catalogue order == SAMPLE order here
+    assert sorted(r.id for r in results) == sorted(SAMPLE)
     for r in results:
         assert r.killed_by, f"{r.id} survives: no claim of {r.family} caught it"
         assert all(not k.startswith("test_") for k in r.killed_by)

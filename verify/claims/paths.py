@@ -843,6 +843,22 @@ def _mdp_cases() -> list[Case]:
         pi = M.softmax(i["logits"])
         return rho[:, None] * pi * (Q - V[:, None])
 
+    def surrogate_paths(i: Inputs, devices: list[str]) -> dict[str, Any]:
+        m, z = i["mdp"], i["logits"]
+        z_old = z + np.cos(np.arange(z.size)).reshape(z.shape)
+        return {"numpy": np.asarray([G.surrogate(m, z, z_old), *G.surrogate_gradient(m, z, z_old).ravel()])}
+
+    def surrogate_def(i: Inputs, e: bool) -> np.ndarray:
+        # TRPO eq. 3: L_old(new) = J(old) + sum_s rho_old(s) sum_a pi_new(a|s) A_old(s, a), and its logit gradient
+        z = i["logits"]
+        old = {"mdp": i["mdp"], "logits": z + np.cos(np.arange(z.size)).reshape(z.shape)}
+        V, rho, Q = _series(old)
+        A = Q - V[:, None]
+        pi = M.softmax(z)
+        value = i["mdp"].initial @ V + rho @ np.sum(pi * A, axis=1)
+        grad = rho[:, None] * pi * (A - np.sum(pi * A, axis=1, keepdims=True))
+        return np.asarray([value, *grad.ravel()])
+
     return [
         Case("mdp.state_values", mdp_paths("state_values"), lambda i, e: _series(i)[0], hand, _mdp_inputs),
         Case("mdp.action_values", mdp_paths("action_values"), lambda i, e: _series(i)[2], hand, _mdp_inputs),
@@ -852,6 +868,7 @@ def _mdp_cases() -> list[Case]:
         Case("mdp.expected_return", mdp_paths("expected_return"), lambda i, e: i["mdp"].initial @ _series(i)[0],
              hand, _mdp_inputs),
         Case("gradients.policy_gradient", mdp_paths("policy_gradient", policy=False), pg_def, hand, _mdp_inputs),
+        Case("gradients.surrogate", surrogate_paths, surrogate_def, hand, _mdp_inputs),
     ]
 
 
@@ -859,10 +876,12 @@ claim(
     id="PATHS-MDP",
     title="Every path of the exact MDP quantities equals the discounted series (numpy, torch)",
     statement=r"$V^\pi$, $Q^\pi$, the visitation $\sum_t \gamma^t P(s_t=s)$, the normalized occupancy "
-              r"$(1-\gamma)\sum_t\gamma^t P(s_t=s)$, $J$ and the policy gradient "
-              r"$\rho^\pi(s)\pi(a|s)A^\pi(s,a)$, in numpy and in the torch mirror (linear solves), equal the "
-              r"truncated power series of their definitions, to $10^{-9}$ of scale.",
-    source=Source("Sutton et al. 1999, Theorem 1; Kakade & Langford 2002; CONTRACT.md (execution paths)"),
+              r"$(1-\gamma)\sum_t\gamma^t P(s_t=s)$, $J$, the policy gradient "
+              r"$\rho^\pi(s)\pi(a|s)A^\pi(s,a)$ and TRPO's surrogate $L_{\pi_{old}}$ (eq. 3) with its gradient, "
+              r"in numpy and in the torch mirror (linear solves), equal the truncated power series of their "
+              r"definitions, to $10^{-9}$ of scale.",
+    source=Source("Sutton et al. 1999, Theorem 1; Kakade & Langford 2002; Schulman et al. 2015, eq. 3; "
+                  "CONTRACT.md (execution paths)"),
     family="policy-gradient",
     kind="implementation",
     expected="verified",
