@@ -80,8 +80,8 @@ def _t(x: Any, dev: str) -> Any:
     torch = _torch()
     a = np.asarray(x)
     if a.dtype == bool:
-        return torch.as_tensor(a, device=dev)
-    return torch.as_tensor(np.asarray(a, dtype=np.float64), device=dev)
+        return torch.as_tensor(a.copy(), device=dev)
+    return torch.as_tensor(np.array(a, dtype=np.float64), device=dev)  # a writable copy
 
 
 def _np(x: Any) -> np.ndarray:
