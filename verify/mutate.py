@@ -258,7 +258,10 @@ def report_markdown(doc: dict[str, Any]) -> str:
         f"({s['functions']} functions, {s['torch_mutants']} torch-mirror mutants)."
         + (f" Survivors: {', '.join('`' + i + '`' for i in s['survivors'])}." if s["survivors"] else ""),
         "",
-        "Reproduce a row: `python -m verify mutate ID --profile " + doc["profile"] + "`.",
+        "Reproduce a row: `python -m verify mutate ID --profile " + doc["profile"] + "`. Each mutant runs the claims "
+        "of its family that reach its target (found by one unmutated run of the family with every target wrapped "
+        "by a call recorder; a claim that never reaches the target cannot change). Mutants of the numba kernels "
+        "are catalogued only where numba is installed, those of the torch mirror only where torch is.",
         "",
         "| mutant | target | family | killed by | bug |",
         "|---|---|---|---|---|",
