@@ -2,8 +2,9 @@
 
 For every mutant of :mod:`verify.mutants` the claims of its family run with the mutant planted
 (:func:`verify.mutants.plant`, inside the worker process); a claim *kills* the mutant when its derived
-status differs from its expected verdict and is decided (``refuted``/``error``, or ``verified`` where a
-refutation was expected) -- ``undecided`` and ``skipped`` never count, and unit tests never count.
+status differs from its unmutated status (the expected verdict, unless a claim is already off it) and is
+decided (``refuted``/``error``, or ``verified`` where a refutation was expected) -- ``undecided`` and
+``skipped`` never count, and unit tests never count.
 Mutants run in parallel in spawned processes; results do not depend on the number of workers (each
 check's seed depends only on the base seed and its claim and check names).
 
@@ -18,6 +19,7 @@ import concurrent.futures as cf
 import json
 import multiprocessing
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,9 +97,10 @@ class _RecordingDict(dict[str, Any]):
         return super().get(key, default)
 
 
-def trace_family(family: str, profile: str = "ci", seed: int = 0, device: str = "cpu") -> dict[str, list[str]]:
+def trace_family(family: str, profile: str = "ci", seed: int = 0, device: str = "cpu"
+                 ) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Run the family's claims once, unmutated, with every catalogued target of the family wrapped by a
-    recorder: ``target -> ids of the claims that call (or read) it``.
+    recorder: ``target -> ids of the claims that call (or read) it``, and the unmutated status of each claim.
 
     A claim that never reaches a target cannot be changed by a fault planted there (everything it
     computes before its first call is unaffected, and the runs are deterministic), so a mutant only
@@ -113,6 +116,7 @@ def trace_family(family: str, profile: str = "ci", seed: int = 0, device: str = 
     targets = sorted({m.target for m in catalogue().values() if m.family == family})
     current = [""]
     seen: dict[str, set[str]] = {t: set() for t in targets}
+    baseline: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
         tables: dict[str, list[tuple[str, str]]] = {}
         for t in targets:
@@ -141,14 +145,15 @@ def trace_family(family: str, profile: str = "ci", seed: int = 0, device: str = 
             stack.callback(setattr, mod, attr, table)
         for cid in ids:
             current[0] = cid
-            run_claim(cid, profile=profile, seed=seed, device=device)
-    return {t: [i for i in ids if i in seen[t]] for t in targets}
+            baseline[cid] = run_claim(cid, profile=profile, seed=seed, device=device).status
+    return {t: [i for i in ids if i in seen[t]] for t in targets}, baseline
 
 
 def run_mutant(mutant_id: str, profile: str = "ci", seed: int = 0, device: str = "cpu",
-               claims: list[str] | None = None) -> MutantResult:
+               claims: list[str] | None = None, baseline: dict[str, str] | None = None) -> MutantResult:
     """Plant one mutant (in this process) and run the claims of its family under it (or ``claims``,
-    the family's claims that reach its target, from :func:`trace_family`)."""
+    the family's claims that reach its target, from :func:`trace_family`). A claim kills the mutant when its
+    status moves off its unmutated status (``baseline``; by default the expected verdict) to a decided one."""
     from verify.engine import run_claim
     from verify.mutants import plant
 
@@ -160,18 +165,19 @@ def run_mutant(mutant_id: str, profile: str = "ci", seed: int = 0, device: str =
     with plant(m):
         for cid in ids:
             status = run_claim(cid, profile=profile, seed=seed, device=device).status
-            if status != reg[cid].expected and status not in NOT_KILLS:
+            before = reg[cid].expected if baseline is None else baseline.get(cid, reg[cid].expected)
+            if status != before and status not in NOT_KILLS:
                 changed[cid] = status
     return MutantResult(m.id, m.target, m.description, m.family, ids, sorted(changed), changed,
                         time.perf_counter() - t0)
 
 
-def _run_args(args: tuple[str, str, int, str, list[str] | None]) -> MutantResult:
+def _run_args(args: tuple[str, str, int, str, list[str] | None, dict[str, str] | None]) -> MutantResult:
     return run_mutant(*args)
 
 
-def _trace_args(args: tuple[str, str, int, str]) -> tuple[str, dict[str, list[str]]]:
-    return args[0], trace_family(*args)
+def _trace_args(args: tuple[str, str, int, str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    return trace_family(*args)
 
 
 def run_mutants(ids: Iterable[str] | None = None, *, profile: str = "ci", seed: int = 0, workers: int = 1,
@@ -202,13 +208,21 @@ def run_mutants(ids: Iterable[str] | None = None, *, profile: str = "ci", seed: 
     try:
         # phase 1: which claims of each family reach each target (one unmutated run per family)
         callers: dict[str, list[str]] = {}
+        baseline: dict[str, str] = {}
         if trace:
             targs = [(f, profile, seed, device) for f in families]
             traced = pool.map(_trace_args, targs) if pool is not None else map(_trace_args, targs)
-            for _, table in traced:
+            for table, statuses in traced:
                 callers.update(table)
+                baseline.update(statuses)
+        reg = load_all()
+        off = [f"{i} ({baseline[i]}, expected {reg[i].expected})" for i in sorted(baseline)
+               if baseline[i] != reg[i].expected]
+        if off:  # kills are then measured against the unmutated status, not the expected verdict
+            warnings.warn(f"unmutated claims off their expected verdict: {', '.join(off)}", stacklevel=2)
         # phase 2: each mutant against the claims that reach its target
-        items = [(i, profile, seed, device, callers.get(cat[i].target) if trace else None) for i in todo]
+        items = [(i, profile, seed, device, callers.get(cat[i].target) if trace else None,
+                  baseline if trace else None) for i in todo]
         if pool is None:
             for it in items:
                 done(_run_args(it))
@@ -260,7 +274,8 @@ def report_markdown(doc: dict[str, Any]) -> str:
         "",
         "Reproduce a row: `python -m verify mutate ID --profile " + doc["profile"] + "`. Each mutant runs the claims "
         "of its family that reach its target (found by one unmutated run of the family with every target wrapped "
-        "by a call recorder; a claim that never reaches the target cannot change). Mutants of the numba kernels "
+        "by a call recorder; a claim that never reaches the target cannot change); kills are changes from that "
+        "unmutated status. Mutants of the numba kernels "
         "are catalogued only where numba is installed, those of the torch mirror only where torch is.",
         "",
         "| mutant | target | family | killed by | bug |",
