@@ -7,10 +7,10 @@ V-trace needs about 17 B/el). PERF.md sections A-C explain the anchor and how it
 
 Compared, on the same inputs (layout adapters prepared outside the timed region):
 
-* ours, numba: ``reference_impls.returns.gae`` / ``vtrace`` with ``returns._NUMBA = True`` (the default
+* ours, numba: ``reference_impls.returns.gae`` / ``vtrace`` with ``backend="numba"`` (the default
   where numba is installed: compiled kernels of :mod:`reference_impls._returns_numba`, single-threaded,
   float32 read directly, float64 written; compile time excluded by a warm-up call);
-* ours, numpy: the same functions with ``returns._NUMBA = False`` (float64 inside, as the contract says;
+* ours, numpy: the same functions with ``backend="numpy"`` (float64 inside, as the contract says;
   odd-even reduction over time, vectorized over the batch);
 * ours, torch CPU: ``reference_impls.torch.returns`` (float32 kept), time-major loop and doubling scan;
 * a numpy loop over time (the CleanRL/SB3 style: one vectorized step per t with temporaries);
@@ -47,16 +47,12 @@ KERNEL_BYTES = {"gae": 22, "vtrace": 34}
 ANCHOR_BYTES = 12
 
 
-def on_path(numba: bool, fn: Callable[[], Any]) -> Callable[[], Any]:
-    """``fn`` run with ``returns._NUMBA`` set to ``numba`` (the module flag that picks the implementation)."""
+def on_path(numba: bool, fn: Callable[[str], Any]) -> Callable[[], Any]:
+    """``fn`` run on the numba kernels or the numpy implementation (the ``backend=`` keyword)."""
+    backend = "numba" if numba else "numpy"
 
     def call() -> Any:
-        prev = R._NUMBA
-        R._NUMBA = numba
-        try:
-            return fn()
-        finally:
-            R._NUMBA = prev
+        return fn(backend)
 
     return call
 
@@ -163,11 +159,11 @@ def _one_shape(B: int, T: int, repeat: int, torch: Any, peers: dict[str, bool]) 
                                  "nv": np.ascontiguousarray(nv.T), "lr": np.ascontiguousarray(lr.T),
                                  "nonterminal": np.ascontiguousarray((~te).T).astype(np.float32),
                                  "notdone": np.ascontiguousarray((~done_tb).T).astype(np.float32)}
-    def gae() -> Any:
-        return R.gae(r, v, nv, te, tr, GAMMA, LAM)
+    def gae(backend: str) -> Any:
+        return R.gae(r, v, nv, te, tr, GAMMA, LAM, backend=backend)
 
-    def vtrace() -> Any:
-        return R.vtrace(r, v, nv, lr, te, tr, GAMMA)
+    def vtrace(backend: str) -> Any:
+        return R.vtrace(r, v, nv, lr, te, tr, GAMMA, backend=backend)
 
     rows: list[tuple[str, Callable[[], Any], Callable[[Any], np.ndarray], np.ndarray]] = []
     if R._NB is not None:

@@ -400,6 +400,59 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if s["tasks_differing"] == 0 else 1
 
 
+# --------------------------------------------------------------------------- mutate
+
+
+def _configure_mutate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ids", nargs="*", metavar="MUTANT_ID", help="mutant ids to run (default: the whole catalogue)")
+    p.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    p.add_argument("--profile", default="ci", choices=PROFILE_NAMES, help="effort profile (default: ci)")
+    p.add_argument("--seed", type=_seed, default=0, help="base seed of the claims (default: 0)")
+    p.add_argument("--workers", type=_positive, default=1,
+                   help="processes to use (default: 1; at most the number of CPUs)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device handed to the checks")
+    p.add_argument("--report-dir", default=None, metavar="DIR",
+                   help="where to write mutation.md/json (default: reports/ for the whole catalogue; a run of "
+                        "selected ids writes no report unless this is given)")
+
+
+def cmd_mutate(args: argparse.Namespace) -> int:
+    from verify.mutate import UnknownMutantError, catalogue, resolve_mutants, run_mutants, write_reports
+
+    if args.list:
+        for m in catalogue().values():
+            print(f"{m.id:<55} {m.family:<20} {m.target}")
+        return 0
+    try:
+        ids = resolve_mutants(args.ids or None)
+    except UnknownMutantError as exc:
+        raise UsageError(str(exc)) from None
+    if args.device == "cuda":
+        _require_cuda()
+    report_dir = args.report_dir if (args.report_dir is not None or args.ids) else str(DEFAULT_REPORT_DIR)
+    if report_dir is not None:
+        check_report_dir(report_dir)
+    workers = _clamp_workers(args.workers, len(ids))
+    t0 = time.perf_counter()
+
+    def progress(res: Any, done: int, total: int) -> None:
+        verdict = f"killed by {', '.join(res.killed_by)}" if res.killed_by else "SURVIVES"
+        print(f"[{done}/{total}] {res.id}: {verdict} ({res.seconds:.1f}s)", file=sys.stderr, flush=True)
+
+    results = run_mutants(ids, profile=args.profile, seed=args.seed, workers=workers, device=args.device,
+                          progress=progress)
+    wall = time.perf_counter() - t0
+    if report_dir is not None:
+        write_reports(results, report_dir, profile=args.profile, seed=args.seed)
+        print(f"mutation report written to {report_dir}", file=sys.stderr)
+    survivors = [r.id for r in results if not r.killed]
+    print(f"{len(results) - len(survivors)} of {plural(len(results), 'mutant')} killed by a claim "
+          f"({plural(workers, 'worker')}, {wall:.0f} s)")
+    for i in survivors:
+        print(f"survives: {i}")
+    return 0 if not survivors else 1
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -455,6 +508,10 @@ add_command("sweep", "run claims under many seeds; write DIR/sweep.json and DIR/
             cmd_sweep, "Run every (claim, seed) pair as one task on a process pool or Dask; write DIR/tasks.jsonl "
             "(resumable with --resume), DIR/sweep.json and DIR/sweep.md. Exit 0 when every task gave its expected "
             "verdict, 1 otherwise.")
+add_command("mutate", "plant catalogued bugs (verify/mutants) and record which claims catch them",
+            _configure_mutate, cmd_mutate,
+            "Plant each catalogued bug class in every execution path, run the claims of its family, and write "
+            "reports/mutation.md and reports/mutation.json. Exit 0 when every mutant is killed by a claim.")
 add_command("report", "re-render the markdown from reports/claims.json", _configure_report, cmd_report,
             "Re-render the markdown (and figures) from claims.json. Statuses are re-derived from the "
             "recorded evidence; a recorded status the evidence does not give is reported (exit 1).")
