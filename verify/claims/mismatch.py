@@ -28,11 +28,10 @@ import mpmath as mp
 import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
-from scipy import optimize
-from scipy import stats as sps
 
 from reference_impls import mismatch as MM
 from reference_impls import token_models as TM
+from verify import stats as VS
 from verify.harness import Violation, check, property_evidence, symbolic_evidence
 from verify.registry import Context, Evidence, Source, claim, plot
 
@@ -44,7 +43,9 @@ S0_CITE = "Seed S0: Yao et al. (2025) 'Your efficient RL framework secretly brin
 S3_CITE = "Seed S3: 'Pertinacity and the Puke' (Steepish Descent blog)"
 
 #: Per-test false-alarm rate of every Monte Carlo test in this family (suite budget <= 1e-3).
-MC_ALPHA = 1e-5
+#: The Monte Carlo test of MISMATCH-SEQ-IS-FIXES; its alpha comes from the suite-wide budget (verify.stats).
+MC_TEST = "MISMATCH-SEQ-IS-FIXES:seq_is_monte_carlo"
+VS.register_test(MC_TEST, "sequence-IS gradient mean vs exact grad J (chi-square, exact covariance)")
 
 #: Estimators of MISMATCH-TOKEN-IS-FAILS, in the catalogue's order.
 TABLE = ("sequence_is", "token_is", "prefix_is_return", "prefix_is_q", "token_q", "naive")
@@ -201,31 +202,6 @@ def _mp_diff(a: list[list[Any]], b: list[list[Any]]) -> list[list[Any]]:
 # --------------------------------------------------------------------------- Monte Carlo helper
 
 
-def hotelling(samples: np.ndarray, mean: np.ndarray, cov: np.ndarray, alpha: float) -> dict[str, float]:
-    """chi^2 test of H0: E[samples] = mean with the exact covariance, on the range of ``cov``.
-
-    Returns the statistic, the critical value, the rank, and the minimum detectable Mahalanobis
-    distance (power 0.9 at this alpha and sample size).
-    """
-    n = samples.shape[0]
-    evals, evecs = np.linalg.eigh(cov)
-    keep = evals > 1e-10 * evals.max()
-    r = int(keep.sum())
-    proj = evecs[:, keep] / np.sqrt(evals[keep])
-    d = (samples.mean(axis=0) - mean) @ proj
-    stat = float(n * d @ d)
-    crit = float(sps.chi2.isf(alpha, r))
-    lam = optimize.brentq(lambda L: sps.ncx2.sf(crit, r, L) - 0.9, 1e-6, 1e6)
-    return {"statistic": stat, "critical": crit, "rank": r, "n": n, "mde_mahalanobis": float(np.sqrt(lam / n))}
-
-
-def _mahalanobis(diff: np.ndarray, cov: np.ndarray) -> float:
-    evals, evecs = np.linalg.eigh(cov)
-    keep = evals > 1e-10 * evals.max()
-    d = diff @ (evecs[:, keep] / np.sqrt(evals[keep]))
-    return float(np.sqrt(d @ d))
-
-
 # =========================================================================== MISMATCH-SEQ-IS-FIXES
 
 
@@ -303,11 +279,18 @@ def seq_is_high_precision(ctx: Context) -> Evidence:
 @check("monte-carlo")
 def seq_is_monte_carlo(ctx: Context) -> Evidence:
     """Samples y ~ mu, weights from sequence_is_weights on the sampled rows; chi^2 (Hotelling with the exact
-    covariance) test of mean = grad J at alpha = 1e-5. Negative control: the naive estimator on the same
-    samples is rejected by the same test."""
+    covariance) test of mean = grad J at the alpha drawn from the suite-wide budget (verify.stats). Negative
+    control: the naive estimator on the same samples, tested with its own exact covariance; the sample size
+    is raised until the test rejects the control with the design power (verdict by verify.stats.mc_verdict)."""
     rng = ctx.rng()
     task, z, zm = instance(rng, 3, 3, noise=0.5)
-    n = int(20000 * ctx.profile.mc_scale)
+    alpha = VS.alpha_for(MC_TEST)
+    target = TM.true_gradient(task, z).ravel()
+    _, cov = TM.estimator_covariance(task, z, zm, "sequence_is")
+    mean_naive, cov_naive = TM.estimator_covariance(task, z, zm, "naive")
+    effect = VS.mahalanobis(mean_naive - target, cov_naive)
+    rank = int(np.linalg.matrix_rank(cov_naive, tol=1e-10 * float(np.abs(cov_naive).max())))
+    n = max(int(20000 * ctx.profile.mc_scale), VS.samples_for_control(effect, alpha, df=max(rank, 1)))
     idx = TM.sample_sequences(task, zm, rng, n)
     lp, lq, m = TM.token_log_probs(task, z)[idx], TM.token_log_probs(task, zm)[idx], TM.policy_mask(task)[idx]
     w = np.asarray(MM.sequence_is_weights(lp, lq, m))
@@ -318,21 +301,21 @@ def seq_is_monte_carlo(ctx: Context) -> Evidence:
     R = task.rewards[idx]
     est = (w * R)[:, None] * score
     naive = R[:, None] * score
-    target = TM.true_gradient(task, z).ravel()
-    _, cov = TM.estimator_covariance(task, z, zm, "sequence_is")
-    mean_naive, cov_naive = TM.estimator_covariance(task, z, zm, "naive")
-    t_is = hotelling(est, target, cov, MC_ALPHA)
-    t_naive = hotelling(naive, target, cov_naive, MC_ALPHA)
-    accept = t_is["statistic"] <= t_is["critical"]
-    control_rejected = t_naive["statistic"] > t_naive["critical"]
-    return Evidence("monte-carlo", bool(accept and control_rejected),
-                    f"{n} samples from mu: sequence-IS mean consistent with grad J (alpha={MC_ALPHA:g}); naive "
-                    "estimator rejected (negative control)",
-                    {"alpha": MC_ALPHA, "samples": n, "seed": ctx.seed, "statistic": t_is["statistic"],
-                     "critical": t_is["critical"], "rank": t_is["rank"],
-                     "min_detectable_mahalanobis": t_is["mde_mahalanobis"],
-                     "control_statistic": t_naive["statistic"],
-                     "control_true_mahalanobis_bias": _mahalanobis(mean_naive - target, cov_naive)})
+    t_is = VS.chi2_mean_test(est.mean(axis=0), n, target, cov, alpha)
+    t_naive = VS.chi2_mean_test(naive.mean(axis=0), n, target, cov_naive, alpha)
+    verdict = VS.mc_verdict(t_is, t_naive, effect)
+    return Evidence("monte-carlo", verdict["passed"],
+                    f"{n} samples from mu: sequence-IS mean vs grad J, naive estimator as the negative control: "
+                    f"{verdict['reason']} (alpha={alpha:.1e})",
+                    {"test_name": MC_TEST, "alpha": alpha, "alpha_total_budget": VS.TOTAL_ALPHA, "samples": n,
+                     "seed": ctx.seed, "statistic": t_is["statistic"], "critical": t_is["critical"],
+                     "rank": t_is["df"], "min_detectable_mahalanobis": t_is["detectable_mahalanobis"],
+                     "control_statistic": t_naive["statistic"], "control_rejected": t_naive["reject"],
+                     "control_true_mahalanobis_bias": effect, "control_power": verdict["control_power"],
+                     "control_detectable_effect": verdict["control_detectable"],
+                     "verdict_reason": verdict["reason"], **VS.audit_figures(f"{ctx.claim_id}:{ctx.check_name}")},
+                    counterexample=None if verdict["passed"] is not False else
+                    {"statistic": t_is["statistic"], "critical": t_is["critical"]})
 
 
 claim(

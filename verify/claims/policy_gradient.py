@@ -614,7 +614,7 @@ def surr_traj_and_bandit_exact(ctx: Context) -> Evidence:
     """Trajectory-level IS surrogate, by enumeration (H <= 4): L_traj(theta) = E_{tau~ref}[p_theta/p_ref R] equals
     J_H(theta) and E_ref[(p_theta/p_ref) R grad log p_theta] equals grad J_H(theta) at random theta far from ref.
     Bandit (one state, gamma = 0): the reference surrogate equals J for every pair (L == J). A 2-state MDP with
-    gamma = 0.9 (negative control) has L != J away from theta_old."""
+    gamma = 0.9 (negative control) has L_old(theta_new) != J(theta_new) away from theta_old."""
     rng = ctx.rng()
     worst_val, worst_grad = 0.0, 0.0
     for i in range(4):
@@ -641,8 +641,9 @@ def surr_traj_and_bandit_exact(ctx: Context) -> Evidence:
         bandit_gap = max(bandit_gap, abs(G.surrogate(bandit, z, z_old) - M.expected_return(bandit, M.softmax(z))))
     control = M.random_mdp(rng, 2, 2, 0.9)
     z_old = rng.normal(size=(2, 2))
-    control_gap = abs(G.surrogate(control, z_old + 1.0 * rng.normal(size=(2, 2)), z_old)
-                      - M.expected_return(control, M.softmax(z_old + 0.0)))
+    z_new = z_old + 1.0 * rng.normal(size=(2, 2))
+    # L_old(theta_new) against J(theta_new) (not J(theta_old)): a surrogate that returned J itself would close it
+    control_gap = abs(G.surrogate(control, z_new, z_old) - M.expected_return(control, M.softmax(z_new)))
     ok = worst_val < 1e-12 and worst_grad < 1e-12 and bandit_gap < 1e-12 and control_gap > 1e-6
     return Evidence("exact", bool(ok), "trajectory IS surrogate = J_H and its expected gradient = grad J_H at "
                     f"every theta (max rel {max(worst_val, worst_grad):.1e}); bandit L == J ({bandit_gap:.1e})",

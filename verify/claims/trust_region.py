@@ -1281,7 +1281,8 @@ def trpo_cg_converges(ctx: Context) -> Evidence:
 def trpo_line_search(ctx: Context) -> Evidence:
     """reference trpo_step on tabular MDPs: every accepted step has true mean KL <= max_kl and surrogate
     improvement > 0 (recomputed independently); the step is backtrack_coef^k x full step with
-    1/2 s^T F s = max_kl for the full step; a sign-flipped surrogate (negative control) is never accepted."""
+    1/2 s^T F s = max_kl for the full step; a sign-flipped surrogate (negative control) is never accepted; the full
+    step's realized mean KL(old||new), recomputed from the occupancy and the policies, over delta -> 1 as delta -> 0."""
     rng = ctx.rng()
     n = 12
     accepted = backtracked = 0
@@ -1315,13 +1316,36 @@ def trpo_line_search(ctx: Context) -> Evidence:
         bad = T.trpo_step(g, F, always_worse, kl_of, max_kl)
         if bad.accepted or np.any(bad.step != 0):
             return Evidence("exact", False, "negative control accepted a step", {"instance": i})
+    # The full step's *realized* mean KL(old||new), computed here from the normalized occupancy and the
+    # policies (not from the reference's Fisher or mean_kl), must approach delta as delta -> 0: a Fisher
+    # and a KL that are both off by the same factor (e.g. 1/(1-gamma), the unnormalized visitation) are
+    # consistent with each other and pass the checks above, but not this one.
+    deltas = (1e-3, 1e-4, 1e-5, 1e-6)
+    kl_ratio: dict[str, list[float]] = {str(d): [] for d in deltas}
+    for _ in range(3):
+        mdp = M.random_mdp(rng, int(rng.integers(2, 5)), int(rng.integers(2, 4)), float(rng.choice([0.5, 0.9])))
+        z = rng.normal(size=(mdp.n_states, mdp.n_actions))
+        pi_old = M.softmax(z)
+        d_old = M.occupancy(mdp, pi_old)
+        for delta in deltas:
+            full_s = T.tabular_trpo_step(mdp, z, delta, cg_iterations=50).full_step
+            realized = float(d_old @ kl_rows(pi_old, M.softmax(z + full_s)))
+            kl_ratio[str(delta)].append(realized / delta)
+    dev = {k: max(abs(r - 1.0) for r in v) for k, v in kl_ratio.items()}
+    kl_ok = dev[str(deltas[-1])] < 0.02 and dev[str(deltas[-1])] <= dev[str(deltas[0])] + 1e-12
     figs: dict[str, Any] = {"instances": n, "accepted": accepted, "accepted_after_backtracking": backtracked,
             "max_full_step_quadratic_kl_error": worst_full, "seed": ctx.seed,
+            "full_step_realized_kl_over_delta": kl_ratio, "max_abs_ratio_minus_1": dev,
             "acceptance_rule": "first of beta_k = 0.5^k full step (k <= 10) with mean KL(old||new) <= max_kl and "
                                "surrogate improvement > 0"}
-    ok = accepted >= n // 2 and backtracked >= 1 and worst_full < 1e-8
-    return Evidence("exact", bool(ok), f"{accepted}/{n} steps accepted ({backtracked} after backtracking); all satisfy "
-                    "KL <= max_kl and improvement > 0; negative control rejected", figs)
+    ok = accepted >= n // 2 and backtracked >= 1 and worst_full < 1e-8 and kl_ok
+    summary = (f"{accepted}/{n} steps accepted ({backtracked} after backtracking); all satisfy KL <= max_kl and "
+               f"improvement > 0; negative control rejected; full step's realized KL/delta -> 1 "
+               f"(|ratio - 1| <= {dev[str(deltas[-1])]:.1e} at delta = {deltas[-1]:g})")
+    if not kl_ok:
+        return Evidence("exact", False, summary + ": the full step does NOT spend the KL budget", figs,
+                        counterexample={"realized_kl_over_delta": kl_ratio})
+    return Evidence("exact", bool(ok), summary, figs)
 
 
 claim(
