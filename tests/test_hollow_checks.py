@@ -45,3 +45,16 @@ def test_trpo_implementation_catches_fisher_and_kl_scaled_alike(monkeypatch: pyt
     monkeypatch.setattr(G, "fisher_matrix", fisher_unnormalized)
     monkeypatch.setattr(T, "mean_kl", kl_unnormalized)
     assert _status("TRPO-IMPLEMENTATION") == "refuted"
+
+
+def test_cpo_prop1_fails_with_its_constant_set_to_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fault: Proposition 1's constant set to 0 ("J never drops"). The exact KL-constrained tabular
+    # maximizer never lowered J, so this stayed verified; the check now also takes adversarial
+    # zero-gain updates on the KL sphere (which the proof covers), and they lower J.
+    from verify.claims import trust_region as TR
+
+    monkeypatch.setitem(TR.BOUND_SCALE, "CPO-PROP1", 0.0)
+    res = run_claim("CPO-BOUND", profile="debug", seed=0)
+    assert res.status == "refuted"
+    (ev,) = [e for e in res.evidence if e.check == "cpo_prop1"]
+    assert ev.passed is False
