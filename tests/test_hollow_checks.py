@@ -58,3 +58,49 @@ def test_cpo_prop1_fails_with_its_constant_set_to_zero(monkeypatch: pytest.Monke
     assert res.status == "refuted"
     (ev,) = [e for e in res.evidence if e.check == "cpo_prop1"]
     assert ev.passed is False
+
+
+def test_clip_fraction_catches_the_wrong_side_in_the_torch_mirror(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fault: the torch mirror's clipped-branch counts the wrong side (A > 0 with r < 1 - eps, A < 0 with
+    # r > 1 + eps). The golden advantages were symmetric in sign(A) (both sides give 2/8) and no check
+    # called the torch clip_fraction, so PPO-CLIP-FRACTION stayed verified.
+    torch = pytest.importorskip("torch")
+    import reference_impls.torch.losses as TL
+
+    orig = TL.clip_fraction
+
+    def wrong_side(lp: torch.Tensor, old: torch.Tensor, adv: torch.Tensor, eps: object, mask: object = None,
+                   definition: str = "ratio-outside") -> torch.Tensor:
+        a = -adv if definition == "clipped-branch" else adv
+        return orig(lp, old, a, eps, mask=mask, definition=definition)
+
+    monkeypatch.setattr(TL, "clip_fraction", wrong_side)
+    assert _status("PPO-CLIP-FRACTION") == "refuted"
+
+
+def test_clip_fraction_golden_separates_the_wrong_side_in_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reference_impls import losses as L
+    from verify.claims import ppo_grpo as P
+    from verify.registry import PROFILES, Context
+
+    orig = L.clip_fraction
+
+    def wrong_side(lp: np.ndarray, old: np.ndarray, adv: np.ndarray, eps: object, mask: object = None,
+                   definition: str = "ratio-outside") -> float:
+        a = -np.asarray(adv, dtype=float) if definition == "clipped-branch" else adv
+        return orig(lp, old, a, eps, mask=mask, definition=definition)
+
+    monkeypatch.setattr(L, "clip_fraction", wrong_side)
+    ev = P.clip_fraction_golden(Context("PPO-CLIP-FRACTION", "clip_fraction_golden", PROFILES["debug"], 0))
+    assert ev.passed is False  # the golden alone now separates the sides (3/8 against 1/8)
+
+
+def test_ppo_kl_penalty_direction_catches_a_reversed_kl_estimator(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fault: the per-sample KL is estimated in the reverse direction (kl_estimator with its arguments
+    # swapped: an estimate of KL(new || old) from old-policy samples). The KL was an input that the checks
+    # computed themselves, so PPO-KL-PENALTY-DIRECTION stayed verified.
+    from reference_impls import divergences as D
+
+    orig = D.kl_estimator
+    monkeypatch.setattr(D, "kl_estimator", lambda log_p, log_q, kind: orig(log_q, log_p, kind))
+    assert _status("PPO-KL-PENALTY-DIRECTION") == "refuted"
