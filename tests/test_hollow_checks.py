@@ -104,3 +104,35 @@ def test_ppo_kl_penalty_direction_catches_a_reversed_kl_estimator(monkeypatch: p
     orig = D.kl_estimator
     monkeypatch.setattr(D, "kl_estimator", lambda log_p, log_q, kind: orig(log_q, log_p, kind))
     assert _status("PPO-KL-PENALTY-DIRECTION") == "refuted"
+
+
+def _retrace_mutant(kind: str):  # type: ignore[no-untyped-def]
+    from reference_impls import returns as R
+
+    orig = R.retrace
+
+    def mutant(rewards, q_values, next_expected_q, log_rhos, terminated, truncated, gamma, lam=1.0,  # type: ignore[no-untyped-def]
+               c_bar=1.0):
+        if kind == "c_bar-as-1":
+            c_bar = 1.0
+        elif kind == "trace-off-by-one":  # c_{t+1} from the ratio of step t
+            lr = np.asarray(log_rhos, dtype=float)
+            log_rhos = np.concatenate([lr[..., :1], lr[..., :-1]], axis=-1)
+        elif kind == "lambda-ignored":
+            lam = 1.0
+        return orig(rewards, q_values, next_expected_q, log_rhos, terminated, truncated, gamma, lam, c_bar)
+
+    return mutant
+
+
+@pytest.mark.parametrize("kind", ["c_bar-as-1", "trace-off-by-one", "lambda-ignored"])
+def test_retrace_def_catches_wrong_traces(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fault: a wrong trace in the numpy/numba retrace. RETRACE-CONTRACTION checks its own matrix form and,
+    # at Q = Q^pi, every trace gives the same expectation, so no claim turned red. RETRACE-DEF does.
+    from reference_impls import returns as R
+
+    assert _status("RETRACE-DEF") == "verified"
+    monkeypatch.setattr(R, "retrace", _retrace_mutant(kind))
+    assert _status("RETRACE-DEF") == "refuted"
+    if kind != "trace-off-by-one":  # RETRACE-CONTRACTION uses c_bar = 1 and lambda in its enumeration only at Q^pi
+        assert _status("RETRACE-CONTRACTION") == "verified"
