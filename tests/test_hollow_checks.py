@@ -136,3 +136,23 @@ def test_retrace_def_catches_wrong_traces(kind: str, monkeypatch: pytest.MonkeyP
     assert _status("RETRACE-DEF") == "refuted"
     if kind != "trace-off-by-one":  # RETRACE-CONTRACTION uses c_bar = 1 and lambda in its enumeration only at Q^pi
         assert _status("RETRACE-CONTRACTION") == "verified"
+
+
+@pytest.mark.parametrize("kind", ["cap-ignored", "cap-on-the-prefix-product"])
+def test_token_tis_bias_catches_a_wrong_cap(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fault: per-token truncation that ignores the cap, or truncates the running prefix product instead of
+    # each token's ratio. No claim evaluated token-level TIS, so nothing turned red before TOKEN-TIS-BIAS.
+    from reference_impls import mismatch as MM
+
+    orig = MM.token_is_weights
+
+    def mutant(lp, lq, mask, cap=None):  # type: ignore[no-untyped-def]
+        if kind == "cap-ignored" or cap is None:
+            return orig(lp, lq, mask)
+        m = np.asarray(mask, dtype=float)
+        log_prefix = np.cumsum((np.asarray(lp, dtype=float) - np.asarray(lq, dtype=float)) * m, axis=-1)
+        return np.where(m > 0, np.exp(np.minimum(log_prefix, np.log(cap))), 0.0)
+
+    assert _status("TOKEN-TIS-BIAS") == "verified"
+    monkeypatch.setattr(MM, "token_is_weights", mutant)
+    assert _status("TOKEN-TIS-BIAS") == "refuted"
