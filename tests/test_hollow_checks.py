@@ -156,3 +156,20 @@ def test_token_tis_bias_catches_a_wrong_cap(kind: str, monkeypatch: pytest.Monke
     assert _status("TOKEN-TIS-BIAS") == "verified"
     monkeypatch.setattr(MM, "token_is_weights", mutant)
     assert _status("TOKEN-TIS-BIAS") == "refuted"
+
+
+@pytest.mark.parametrize("key,factor", [("STATE-DRIFT", 1.1), ("CPO-LEMMA3", 1.5)])
+def test_loosened_drift_constants_are_not_tight(key: str, factor: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fault: the per-step drift bound x1.1 or CPO Lemma 3 x1.5. Both are still valid, so every validity
+    # check passed and STATE-DRIFT-BOUND stayed verified; the fixture must now come within 1% of the bound.
+    from verify.claims import trust_region as TR
+
+    monkeypatch.setitem(TR.BOUND_SCALE, key, factor)
+    assert _status("STATE-DRIFT-BOUND") == "refuted"
+
+
+def test_trpo_eq8_eq9_state_that_tightness_is_not_claimed() -> None:
+    res = run_claim("TRPO-BOUND", profile="debug", seed=0)
+    (ev,) = [e for e in res.evidence if e.check == "trpo_property"]
+    assert "NOT claimed" in ev.figures["tightness"]
+    assert 0 < ev.figures["worst_ratio_eq8"] < 1 and 0 < ev.figures["worst_ratio_eq9"] < 1
