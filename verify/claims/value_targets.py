@@ -917,6 +917,8 @@ def retrace_def_direct_sum(ctx: Context) -> Evidence:
     """Hypothesis sequences with ratios above c_bar (log rho in [-3, 3]), c_bar in {0.5, 0.8, 1.5, 3} (not 1),
     lambda < 1 allowed, terminations and truncations: R.retrace, the loop ground truth and the torch mirror all
     equal the direct sum of eq. (3)."""
+    torch: Any = None
+    TR: Any = None
     try:
         import torch
 
@@ -937,12 +939,14 @@ def retrace_def_direct_sum(ctx: Context) -> Evidence:
     def body(x: dict[str, Any]) -> float:
         args = (x["rewards"], x["values"], x["next_values"], x["log_rhos"], x["terminated"], x["truncated"])
         g, lam, cb = x["gamma"], x["lam"], x["c_bar"]
-        want = np.stack([retrace_direct_sum(*(a[b] for a in args), g, lam, cb) for b in range(args[0].shape[0])])
+        r, q, nq, lr, te, tr = args
+        want = np.stack([retrace_direct_sum(r[b], q[b], nq[b], lr[b], te[b], tr[b], g, lam, cb)
+                         for b in range(r.shape[0])])
         got = {paths[0]: R.retrace(*args, g, lam, cb), "loop": np.asarray(RL.retrace_loop(*args, g, lam, cb),
                                                                               dtype=np.float64)}
         if torch is not None:
-            t_args = [torch.tensor(np.asarray(a)) for a in args]
-            got["torch"] = TR.retrace(*t_args, g, lam, cb).numpy()
+            t = [torch.tensor(np.asarray(a)) for a in args]
+            got["torch"] = TR.retrace(t[0], t[1], t[2], t[3], t[4], t[5], g, lam, cb).numpy()
         scale = 1.0 + float(np.max(np.abs(want)))
         err = max(float(np.max(np.abs(v - want))) for v in got.values()) / scale
         if err > 1e-10:
