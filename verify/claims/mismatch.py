@@ -290,7 +290,6 @@ def seq_is_monte_carlo(ctx: Context) -> Evidence:
     task, z, zm = instance(rng, 3, 3, noise=0.5)
     alpha = VS.alpha_for(MC_TEST)
     target = TM.true_gradient(task, z).ravel()
-    _, cov = TM.estimator_covariance(task, z, zm, "sequence_is")
     mean_naive, cov_naive = TM.estimator_covariance(task, z, zm, "naive")
     effect = VS.mahalanobis(mean_naive - target, cov_naive)
     rank = int(np.linalg.matrix_rank(cov_naive, tol=1e-10 * float(np.abs(cov_naive).max())))
@@ -301,6 +300,7 @@ def seq_is_monte_carlo(ctx: Context) -> Evidence:
     if w.shape != (n,):
         return Evidence("monte-carlo", False, "sequence_is_weights does not return one weight per sequence",
                         {"shape": list(w.shape)}, counterexample={"shape": list(w.shape)})
+    _, cov = TM.estimator_covariance(task, z, zm, "sequence_is")  # after the shape check: it uses the weights
     score = TM.token_scores(task, z).sum(axis=1).reshape(task.n_sequences, -1)[idx]
     R = task.rewards[idx]
     est = (w * R)[:, None] * score
