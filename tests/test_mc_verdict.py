@@ -79,3 +79,16 @@ def test_committed_audit_covers_every_mc_check_with_no_false_alarm() -> None:
     for key, row in audit["checks"].items():
         assert row["false_alarms"] == 0 and row["errors"] == 0, key
         assert row["passed"] + row["control_misses"] + row["underpowered"] == audit["n_seeds"], key
+
+
+def test_audit_counts_one_seed_and_cli_rejects_bad_seeds(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from verify import mc_audit
+
+    out = mc_audit.audit([0], profile="debug")
+    assert out["n_seeds"] == 1 and out["checks"]
+    for row in out["checks"].values():
+        assert row["passed"] + row["false_alarms"] + row["control_misses"] + row["underpowered"] + row["errors"] == 1
+        assert row["false_alarms"] == 0 and row["errors"] == 0
+    assert mc_audit.main(["--seeds", "0", "--out", str(tmp_path / "a.json")]) == 2
+    with pytest.raises(ValueError, match="seeds"):
+        mc_audit.audit([])
