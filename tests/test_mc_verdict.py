@@ -92,3 +92,10 @@ def test_audit_counts_one_seed_and_cli_rejects_bad_seeds(tmp_path) -> None:  # t
     assert mc_audit.main(["--seeds", "0", "--out", str(tmp_path / "a.json")]) == 2
     with pytest.raises(ValueError, match="seeds"):
         mc_audit.audit([])
+
+
+def test_samples_for_control_is_bounded() -> None:
+    # a negligible control effect never asks for an unbounded run: the check stays underpowered (undecided)
+    assert VS.samples_for_control(1e-9, ALPHA) == VS.MAX_CONTROL_SAMPLES
+    with pytest.raises(ValueError, match="effect"):
+        VS.samples_for_control(0.0, ALPHA)

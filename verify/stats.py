@@ -379,9 +379,14 @@ def mc_verdict(test: dict[str, Any], control: dict[str, Any], control_effect: fl
     return out
 
 
+#: The most samples :func:`samples_for_control` asks for; a control that needs more leaves its check
+#: underpowered, hence undecided (never a longer run than this, never a refutation).
+MAX_CONTROL_SAMPLES = 400_000
+
+
 def samples_for_control(effect: float, alpha: float, *, df: int = 1, sigma: float = 1.0,
-                        power: float = CONTROL_DESIGN_POWER) -> int:
-    """Smallest ``n`` at which the test detects the control's ``effect`` with ``power`` at ``alpha``.
+                        power: float = CONTROL_DESIGN_POWER, limit: int = MAX_CONTROL_SAMPLES) -> int:
+    """Smallest ``n`` (at most ``limit``) at which the test detects the control's ``effect`` with ``power``.
 
     ``df == 1``: a z-test, ``effect`` in the units of the mean with per-sample ``sigma``;
     ``df > 1``: the chi-square test, ``effect`` in Mahalanobis units (``sigma`` = 1).
@@ -390,7 +395,8 @@ def samples_for_control(effect: float, alpha: float, *, df: int = 1, sigma: floa
     if not (isinstance(effect, float | int | np.floating) and math.isfinite(float(effect)) and effect > 0):
         raise ValueError(f"effect: expected a positive finite number, got {effect!r}")
     d1 = minimum_detectable_discrepancy(float(sigma), 1, alpha, power, df=df)
-    return max(1, math.ceil((d1 / float(effect)) ** 2))
+    need = (d1 / float(effect)) ** 2
+    return int(min(max(1, math.ceil(need)), limit)) if math.isfinite(need) else int(limit)
 
 
 #: The committed audit of every Monte Carlo check over many seeds (written by ``python -m verify.mc_audit``).
