@@ -173,3 +173,28 @@ def test_trpo_eq8_eq9_state_that_tightness_is_not_claimed() -> None:
     (ev,) = [e for e in res.evidence if e.check == "trpo_property"]
     assert "NOT claimed" in ev.figures["tightness"]
     assert 0 < ev.figures["worst_ratio_eq8"] < 1 and 0 < ev.figures["worst_ratio_eq9"] < 1
+
+
+@pytest.mark.parametrize(("confirmed", "passed"), [(True, False), (False, None), (None, False)])
+def test_property_counterexample_must_be_confirmed(confirmed: bool | None, passed: bool | None) -> None:
+    # a float64 counterexample that an independent re-check does not confirm is undecided, not a refutation
+    from hypothesis import strategies as st
+
+    from verify.harness import Violation, property_evidence
+    from verify.registry import PROFILES, Context
+
+    def body(x: float) -> float:
+        if x > 0.5:
+            raise Violation("x > 0.5", x=x)
+        return x
+
+    ctx = Context("T", "t", PROFILES["debug"], 0)
+    seen: list[float] = []
+
+    def confirm(x: float) -> bool | None:
+        seen.append(x)
+        return confirmed
+
+    ev = property_evidence(ctx, st.floats(0, 1), body, summary="x <= 0.5", examples=[0.75], confirm=confirm)
+    assert ev.passed is passed and seen and seen[0] > 0.5
+    assert ev.figures["counterexample_confirmed"] is confirmed
