@@ -599,6 +599,10 @@ claim(
 _CF_R = np.array([1.3, 1.3, 0.7, 0.7, 1.1, 0.9, 1.3, 0.7])
 _CF_A = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 0.0, 0.0])
 _CF_MASK = np.array([1, 1, 1, 1, 1, 1, 0, 0], dtype=bool)
+#: The same ratios with an advantage pattern that is NOT symmetric in sign(A): clipped-branch counts
+#: entries 0, 1 (A > 0, r > 1.2) and 3 (A < 0, r < 0.8) -> 3/8; counting the wrong side (A > 0, r < 0.8
+#: or A < 0, r > 1.2) would give entry 2 only -> 1/8. Masked (last two out): 3/6 against 1/6.
+_CF_A_ASYM = np.array([1.0, 2.0, 1.0, -1.0, 1.0, -1.0, 0.0, 0.0])
 
 
 @check("exact")
@@ -616,22 +620,52 @@ def clip_fraction_golden(ctx: Context) -> Evidence:
     }
     want = {"ratio-outside": 6 / 8, "clipped-branch": 2 / 8, "ratio-outside, masked": 4 / 6,
             "clipped-branch, masked": 2 / 6}
+    # the asymmetric advantages separate the clipped branch from its mirror image (the wrong side), in
+    # the numpy reference and in the torch mirror alike
+    for tag, frac in (("", L.clip_fraction), ("torch ", _torch_clip_fraction(torch, TL))):
+        got[f"{tag}asymmetric clipped-branch"] = frac(lp, old, _CF_A_ASYM, 0.2, definition="clipped-branch")
+        got[f"{tag}asymmetric clipped-branch, masked"] = frac(lp, old, _CF_A_ASYM, 0.2, mask=_CF_MASK,
+                                                             definition="clipped-branch")
+        got[f"{tag}asymmetric ratio-outside"] = frac(lp, old, _CF_A_ASYM, 0.2, definition="ratio-outside")
+        want.update({f"{tag}asymmetric clipped-branch": 3 / 8, f"{tag}asymmetric clipped-branch, masked": 3 / 6,
+                     f"{tag}asymmetric ratio-outside": 6 / 8})
+    got["torch clipped-branch"] = _torch_clip_fraction(torch, TL)(lp, old, _CF_A, 0.2, definition="clipped-branch")
+    want["torch clipped-branch"] = 2 / 8
     _, grad = _autograd_ppo(torch, TL, lp - old, _CF_A, old, 0.2)
     zero_grad = float(np.mean((grad == 0) & (_CF_A != 0)))
+    _, grad_a = _autograd_ppo(torch, TL, lp - old, _CF_A_ASYM, old, 0.2)
+    zero_grad_a = float(np.mean((grad_a == 0) & (_CF_A_ASYM != 0)))
     approxkl = 0.5 * float(np.mean((lp - old) ** 2))
     k2 = float(np.mean(D.kl_estimator(old, lp, "k2")))
-    ok = all(got[k] == want[k] for k in want) and zero_grad == got["clipped-branch"] and abs(approxkl - k2) < 1e-16
-    return Evidence("exact", ok, "golden clip fractions (6/8 vs 2/8; masked 4/6 vs 2/6); clipped-branch == "
-                    "zero-gradient fraction; approxkl == mean k2", {"got": got, "want": want,
-                                                                  "zero_gradient_fraction": zero_grad,
-                                                                  "approxkl": approxkl, "mean_k2": k2})
+    bad = {k: (got[k], want[k]) for k in want if abs(got[k] - want[k]) > 1e-15}
+    ok = (not bad and zero_grad == got["clipped-branch"] and zero_grad_a == got["asymmetric clipped-branch"]
+          and abs(approxkl - k2) < 1e-16)
+    return Evidence("exact", ok, "golden clip fractions (6/8 vs 2/8; masked 4/6 vs 2/6; with asymmetric advantages "
+                    "3/8, not the wrong side's 1/8), numpy and torch; clipped-branch == zero-gradient fraction; "
+                    "approxkl == mean k2", {"got": got, "want": want, "zero_gradient_fraction": zero_grad,
+                                            "zero_gradient_fraction_asymmetric": zero_grad_a,
+                                            "approxkl": approxkl, "mean_k2": k2},
+                    counterexample=bad or None)
+
+
+def _torch_clip_fraction(torch: Any, TL: Any) -> Any:
+    """The torch mirror's clip_fraction on float64 CPU tensors, returning a float (numpy-style call)."""
+
+    def frac(lp: np.ndarray, old: np.ndarray, adv: np.ndarray, eps: Any, mask: Any = None,
+             definition: str = "ratio-outside") -> float:
+        t = [torch.tensor(np.asarray(x, dtype=np.float64)) for x in (lp, old, adv)]
+        m = None if mask is None else torch.tensor(np.asarray(mask))
+        return float(TL.clip_fraction(*t, eps, mask=m, definition=definition))
+
+    return frac
 
 
 @check("property")
 def clip_fraction_property(ctx: Context) -> Evidence:
     """Hypothesis: clipped-branch <= ratio-outside; ratio-outside does not depend on A; for A != 0
     everywhere, clipped-branch(A) + clipped-branch(-A) == ratio-outside; clipped-branch equals the
-    fraction of A != 0 elements with zero autograd gradient (torch mirror)."""
+    fraction of A != 0 elements with zero autograd gradient (torch mirror); the torch mirror's
+    clip_fraction equals numpy's."""
     torch, TL, _ = torch_mirrors()
 
     def body(x: dict[str, Any]) -> float:
@@ -640,6 +674,9 @@ def clip_fraction_property(ctx: Context) -> Evidence:
         br = L.clip_fraction(lp, old, adv, eps, definition="clipped-branch")
         br_neg = L.clip_fraction(lp, old, -adv, eps, definition="clipped-branch")
         out_neg = L.clip_fraction(lp, old, -adv, eps, definition="ratio-outside")
+        t_br = _torch_clip_fraction(torch, TL)(lp, old, adv, eps, definition="clipped-branch")
+        if abs(t_br - br) > 1e-15:
+            raise Violation("torch clip_fraction (clipped-branch) != numpy", torch=t_br, numpy=br)
         if br > out or out != out_neg:
             raise Violation("clipped-branch > ratio-outside or ratio-outside depends on A", out=out, branch=br)
         if np.all(adv != 0) and abs(br + br_neg - out) > 1e-15:
@@ -922,6 +959,46 @@ def penalty_direction_value(ctx: Context) -> Evidence:
                              summary="E_old[kl_penalized_objective] == E_new[A] - beta KL(old||new)")
 
 
+@check("exact")
+def penalty_direction_from_samples(ctx: Context) -> Evidence:
+    """The KL in the objective is an input of kl_penalized_objective, so the direction must come from how it is
+    formed: from samples a ~ pi_old, the per-sample estimates kl_estimator(log old(a), log new(a), k1 / k3)
+    (numpy and torch mirror) fed into kl_penalized_objective; the exact expectation over a ~ old (enumeration)
+    must be E_new[A] - beta KL(old || new), with the KL computed here in mpmath (50 digits). An estimator of
+    the reverse direction, KL(new || old), differs by beta (KL(new||old) - KL(old||new)) on every instance."""
+    torch, TL, TD = torch_mirrors()
+    rng = ctx.rng()
+    worst, min_gap = 0.0, math.inf
+    for _ in range(8):
+        k = int(rng.integers(2, 6))
+        old, new = M.softmax(rng.normal(size=k)), M.softmax(1.5 * rng.normal(size=k))
+        adv, beta = rng.normal(size=k), float(rng.uniform(0.1, 3.0))
+        lo_, ln_ = np.log(old), np.log(new)
+        with mp.workdps(50):
+            kl_on = mp.fsum(mp.mpf(o) * mp.log(mp.mpf(o) / mp.mpf(n)) for o, n in zip(old, new))
+            kl_no = mp.fsum(mp.mpf(n) * mp.log(mp.mpf(n) / mp.mpf(o)) for o, n in zip(old, new))
+            want = mp.fsum(mp.mpf(n) * mp.mpf(a) for n, a in zip(new, adv)) - mp.mpf(beta) * kl_on
+        min_gap = min(min_gap, beta * float(abs(kl_no - kl_on)))
+        for kind in ("k1", "k3"):
+            est = D.kl_estimator(lo_, ln_, kind)
+            got = float(old @ L.kl_penalized_objective(ln_, lo_, adv, est, beta)) if kind == "k3" else \
+                float(old @ (np.exp(ln_ - lo_) * adv - beta * est))  # k1 can be negative: not a valid kl input
+            t_est = TD.kl_estimator(torch.tensor(lo_), torch.tensor(ln_), kind)
+            t_obj = TL.kl_penalized_objective(torch.tensor(ln_), torch.tensor(lo_), torch.tensor(adv), t_est, beta) \
+                if kind == "k3" else torch.exp(torch.tensor(ln_ - lo_)) * torch.tensor(adv) - beta * t_est
+            got_t = float(torch.tensor(old) @ t_obj)
+            scale = max(1.0, abs(float(want)))
+            worst = max(worst, abs(got - float(want)) / scale, abs(got_t - float(want)) / scale)
+    ok: bool | None = worst < 1e-12
+    if ok and min_gap <= 1e-6:
+        ok = None  # the instances could not tell the two directions apart: undecided
+    return Evidence("exact", ok,
+                    f"E_old[r A - beta k(a)] with k from kl_estimator (k1, k3; numpy and torch) == E_new[A] - beta "
+                    f"KL(old||new) to {worst:.1e}; the reverse direction would be off by >= {min_gap:.2e}",
+                    {"max_relative_error": worst, "min_direction_gap": min_gap, "instances": 8, "dps": 50},
+                    counterexample=None if ok is not False else {"max_relative_error": worst})
+
+
 claim(
     id="SEED-001-PPO-KL-DIRECTION",
     title="Slides: the PPO-KL penalty is beta KL(pi_theta' || pi_theta) (new || old)",
@@ -948,8 +1025,10 @@ claim(
     expected="verified",
     kind="correction",
     corrects="SEED-001-PPO-KL-DIRECTION",
-    checks=(penalty_direction_gradient, penalty_direction_value, direction_third_order),
-    conventions=("KL(old || new) in nats; softmax logits z of a single-state policy",),
+    checks=(penalty_direction_gradient, penalty_direction_value, direction_third_order,
+            penalty_direction_from_samples),
+    conventions=("KL(old || new) in nats; softmax logits z of a single-state policy",
+                 "per-sample KL from a ~ pi_old: kl_estimator(log pi_old(a), log pi_theta(a), k1 or k3)"),
 )
 
 # =========================================================================== GRPO, aggregation, RLOO
