@@ -24,6 +24,9 @@ any V ≥ 2, T ≥ 1 with V^T ≤ 4096 is accepted):
   E_{y∼μ}[g(y)] under the sampler. The weights are formed by :mod:`reference_impls.mismatch`
   (ratios over policy tokens only; environment tokens cancel).
 
+Variable-length responses with an end-of-sequence token (the response tree a sequence loss such
+as GRPO's averages over) are enumerated by :func:`token_tree` as a :class:`TokenTree`.
+
 The softmax-bandit helpers :func:`logit_step` and :func:`first_order_flow` give the
 first-order probability flow of an importance-weighted policy-gradient step (the
 "Pertinacity and the Puke" analysis): with Δz = η Σ_i c_i (e_{y_i} − π),
@@ -48,6 +51,7 @@ from reference_impls.mdp import log_softmax, softmax
 __all__ = [
     "ESTIMATORS",
     "TokenTask",
+    "TokenTree",
     "estimator_covariance",
     "estimator_terms",
     "expected_gradient",
@@ -64,6 +68,7 @@ __all__ = [
     "sequence_probs",
     "token_log_probs",
     "token_scores",
+    "token_tree",
     "true_gradient",
 ]
 
@@ -473,3 +478,171 @@ def first_order_flow(probs: Any, actions: Any, coefficients: Any) -> np.ndarray:
     p = check_simplex(as_float_array(probs, "probs", ndim=1), "probs")
     dz = logit_step(p, actions, coefficients)
     return p * (dz - p @ dz)
+
+
+# --------------------------------------------------------------------------- variable-length responses
+
+
+def _n_tree_sequences(vocab: int, horizon: int, eos: bool) -> int:
+    """Number of responses of a :class:`TokenTree`: ``vocab**horizon`` without EOS; with EOS, those ending
+    in EOS at step t = 1 … horizon (``vocab**(t-1)`` each) plus ``vocab**horizon`` of full length."""
+    if not eos:
+        return int(vocab**horizon)
+    return int(sum(vocab ** (t - 1) for t in range(1, horizon + 1)) + vocab**horizon)
+
+
+@dataclass(frozen=True, eq=False)
+class TokenTree:
+    """Every response of a tabular autoregressive model with **variable lengths**, enumerated.
+
+    Tokens ``0 … vocab−1`` are ordinary; with ``eos`` the token ``vocab`` ends the response
+    (end-of-sequence, included in the response as its last token). A response stops at EOS or
+    after ``horizon`` tokens. A policy is a logit table ``logits[p, k]``, one softmax row over the
+    ``n_tokens`` tokens per non-terminal prefix ``prefixes[p]`` (row 0 is the empty prefix).
+    Unlike :class:`TokenTask` (fixed length, environment positions, a reward table) this is
+    the response tree a sequence loss averages over, with padding after the end.
+
+    Build one with :func:`token_tree`; direct construction is validated.
+
+    Attributes:
+      vocab: number of ordinary tokens (≥ 1).
+      horizon: maximal response length (≥ 1).
+      eos: whether token ``vocab`` is an end-of-sequence token.
+      prefixes: the non-terminal prefixes, in breadth-first order (the rows of a logit table).
+      prefix: ``[N, horizon]`` int, row of the logit table used at step t (0 on padding).
+      token: ``[N, horizon]`` int, the token emitted at step t (0 on padding).
+      mask: ``[N, horizon]`` bool, True on real tokens (a response's length is its row sum).
+    """
+
+    vocab: int
+    horizon: int
+    eos: bool
+    prefixes: tuple[tuple[int, ...], ...]
+    prefix: np.ndarray
+    token: np.ndarray
+    mask: np.ndarray
+
+    def __post_init__(self) -> None:
+        vocab = check_positive_int(self.vocab, "vocab")
+        horizon = check_positive_int(self.horizon, "horizon")
+        if not isinstance(self.eos, bool | np.bool_):
+            raise ValueError(f"eos: expected a bool, got {type(self.eos).__name__} {self.eos!r}")
+        eos = bool(self.eos)
+        n_tok = vocab + (1 if eos else 0)
+        prefixes = tuple(tuple(int(v) for v in p) for p in self.prefixes)
+        if not prefixes or prefixes[0] != ():
+            raise ValueError(f"prefixes: expected the empty prefix first, got {self.prefixes!r:.80}")
+        if any(len(p) >= horizon or any(v < 0 or v >= vocab for v in p) for p in prefixes):
+            raise ValueError(f"prefixes: expected fewer than {horizon} ordinary tokens in [0, {vocab}) each, "
+                             f"got {self.prefixes!r:.80}")
+        arrays = {}
+        for name, want in (("prefix", np.integer), ("token", np.integer), ("mask", np.bool_)):
+            a = np.asarray(getattr(self, name))
+            if a.ndim != 2 or a.shape[1] != horizon or not np.issubdtype(a.dtype, want):
+                raise ValueError(f"{name}: expected a [N, {horizon}] {want.__name__} array, got {a.dtype} {a.shape}")
+            arrays[name] = a
+        prefix, token, mask = arrays["prefix"], arrays["token"], arrays["mask"]
+        if not prefix.shape[0] == token.shape[0] == mask.shape[0] >= 1:
+            raise ValueError(f"mask: expected prefix, token and mask with the same N >= 1 rows, got "
+                             f"{prefix.shape[0]}, {token.shape[0]}, {mask.shape[0]}")
+        if not (mask[:, 0].all() and (mask[:, 1:] <= mask[:, :-1]).all()):
+            raise ValueError("mask: expected each row to be True on a non-empty initial segment, then False")
+        if (prefix < 0).any() or (prefix >= len(prefixes)).any():
+            raise ValueError(f"prefix: expected row indices in [0, {len(prefixes)}), "
+                             f"got {prefix.min()} … {prefix.max()}")
+        if (token < 0).any() or (token >= n_tok).any():
+            raise ValueError(f"token: expected tokens in [0, {n_tok}), got {token.min()} … {token.max()}")
+        object.__setattr__(self, "vocab", vocab)
+        object.__setattr__(self, "horizon", horizon)
+        object.__setattr__(self, "eos", eos)
+        object.__setattr__(self, "prefixes", prefixes)
+
+    @property
+    def n_tokens(self) -> int:
+        """Columns of a logit table: ``vocab`` (+1 for EOS)."""
+        return self.vocab + (1 if self.eos else 0)
+
+    @property
+    def n_seq(self) -> int:
+        """Number of responses N."""
+        return int(self.mask.shape[0])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``[N]`` the length of each response (EOS included)."""
+        return self.mask.sum(axis=-1)
+
+    def check_logits(self, logits: Any, name: str = "logits") -> np.ndarray:
+        """``logits`` as a float64 ``[len(prefixes), n_tokens]`` array of finite values (else ValueError)."""
+        return as_float_array(logits, name, shape=(len(self.prefixes), self.n_tokens))
+
+    def token_log_probs(self, logits: Any) -> np.ndarray:
+        """``[N, horizon]`` log π(y_t | y_<t), 0 on padding."""
+        lsm = log_softmax(self.check_logits(logits))
+        return np.where(self.mask, lsm[self.prefix, self.token], 0.0)
+
+    def seq_probs(self, logits: Any) -> np.ndarray:
+        """``[N]`` π(y) of each response (sums to 1)."""
+        return np.exp(self.token_log_probs(logits).sum(axis=-1))
+
+    def token_log_probs_torch(self, torch: Any, logits: Any) -> Any:
+        """The torch mirror of :meth:`token_log_probs` (differentiable in ``logits``, a tensor on any device);
+        ``torch`` is the torch module (passed in, so this module does not import torch)."""
+        want = (len(self.prefixes), self.n_tokens)
+        if not hasattr(logits, "shape") or tuple(logits.shape) != want:
+            raise ValueError(f"logits: expected a tensor of shape {want}, got {getattr(logits, 'shape', type(logits))}")
+        lsm = torch.log_softmax(logits, dim=-1)
+        pre = torch.as_tensor(self.prefix, device=logits.device)
+        tok = torch.as_tensor(self.token, device=logits.device)
+        m = torch.as_tensor(self.mask, device=logits.device)
+        return torch.where(m, lsm[pre, tok], torch.zeros((), dtype=logits.dtype, device=logits.device))
+
+    def token_scores(self, logits: Any) -> np.ndarray:
+        """``[N, horizon, P*K]``: ∂ log π(y_t | y_<t) / ∂ logits, flattened (closed form e_token − softmax in
+        the prefix's row; 0 on padding)."""
+        pi = softmax(self.check_logits(logits))
+        n_p, k = pi.shape
+        out = np.zeros((*self.mask.shape, n_p * k))
+        for i in range(self.n_seq):
+            for t in range(self.horizon):
+                if self.mask[i, t]:
+                    p = self.prefix[i, t]
+                    out[i, t, p * k:(p + 1) * k] = -pi[p]
+                    out[i, t, p * k + self.token[i, t]] += 1.0
+        return out
+
+
+def token_tree(vocab: int = 2, horizon: int = 3, eos: bool = True) -> TokenTree:
+    """Enumerate every response of length ≤ ``horizon`` over ``vocab`` ordinary tokens (ending at EOS when
+    ``eos``; at most :data:`MAX_SEQUENCES` responses), responses in breadth-first order of their prefixes."""
+    vocab = check_positive_int(vocab, "vocab")
+    horizon = check_positive_int(horizon, "horizon")
+    if not isinstance(eos, bool | np.bool_):
+        raise ValueError(f"eos: expected a bool, got {type(eos).__name__} {eos!r}")
+    n_expected = _n_tree_sequences(vocab, horizon, bool(eos))
+    if n_expected > MAX_SEQUENCES:
+        raise ValueError(f"horizon: {n_expected} responses (vocab={vocab}, horizon={horizon}, eos={bool(eos)}) "
+                         f"exceed the enumeration limit {MAX_SEQUENCES}")
+    k = vocab + (1 if eos else 0)
+    prefixes: list[tuple[int, ...]] = [()]
+    seqs: list[list[tuple[int, int]]] = []
+    frontier: list[tuple[tuple[int, ...], list[tuple[int, int]]]] = [((), [])]
+    while frontier:
+        pre, steps = frontier.pop(0)
+        p_idx = prefixes.index(pre)
+        for tok in range(k):
+            st_ = [*steps, (p_idx, tok)]
+            if (eos and tok == vocab) or len(st_) == horizon:
+                seqs.append(st_)
+            else:
+                new = (*pre, tok)
+                prefixes.append(new)
+                frontier.append((new, st_))
+    n = len(seqs)
+    prefix = np.zeros((n, horizon), dtype=np.int64)
+    token = np.zeros((n, horizon), dtype=np.int64)
+    mask = np.zeros((n, horizon), dtype=bool)
+    for i, s in enumerate(seqs):
+        for t, (p, tok) in enumerate(s):
+            prefix[i, t], token[i, t], mask[i, t] = p, tok, True
+    return TokenTree(vocab, horizon, bool(eos), tuple(prefixes), prefix, token, mask)

@@ -183,3 +183,119 @@ def test_validation() -> None:
         TM.sample_sequences(task, z, 0, 3)
     with pytest.raises(ValueError, match=r"^n"):
         TM.sample_sequences(task, z, np.random.default_rng(0), 0)
+
+
+# --------------------------------------------------------------------------- TokenTree (variable-length responses)
+
+
+def _brute_force_responses(vocab: int, horizon: int, eos: bool) -> set[tuple[int, ...]]:
+    """Every response by brute force: sequences over vocab(+EOS) of length <= horizon, cut at the first EOS."""
+    import itertools
+
+    k = vocab + (1 if eos else 0)
+    out = set()
+    for n in range(1, horizon + 1):
+        for seq in itertools.product(range(k), repeat=n):
+            ends = [t for t, v in enumerate(seq) if eos and v == vocab]
+            if (ends and ends[0] == n - 1) or (not ends and n == horizon):
+                out.add(seq)
+    return out
+
+
+@pytest.mark.parametrize(("vocab", "horizon", "eos"), [(2, 3, True), (2, 3, False), (1, 3, True), (3, 2, True)])
+def test_token_tree_enumerates_every_response_once(vocab: int, horizon: int, eos: bool) -> None:
+    tree = TM.token_tree(vocab, horizon, eos)
+    got = [tuple(int(v) for v in tree.token[i, tree.mask[i]]) for i in range(tree.n_seq)]
+    assert len(got) == len(set(got)) == tree.n_seq
+    assert set(got) == _brute_force_responses(vocab, horizon, eos)
+    assert tree.n_seq == TM._n_tree_sequences(vocab, horizon, eos)
+    assert tree.n_tokens == vocab + (1 if eos else 0)
+    np.testing.assert_array_equal(tree.lengths, [len(s) for s in got])
+    for i in range(tree.n_seq):  # the logit row used at step t is the prefix y_<t
+        for t in range(int(tree.lengths[i])):
+            assert tree.prefixes[tree.prefix[i, t]] == got[i][:t]
+
+
+def test_token_tree_probabilities_match_a_direct_product() -> None:
+    tree = TM.token_tree(2, 3, True)
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(len(tree.prefixes), tree.n_tokens)) * 2.0
+    p = tree.seq_probs(z)
+    assert p.sum() == pytest.approx(1.0, abs=1e-14)
+    for i in range(tree.n_seq):
+        direct = 1.0
+        for t in range(int(tree.lengths[i])):
+            row = np.exp(z[tree.prefix[i, t]] - z[tree.prefix[i, t]].max())
+            direct *= row[tree.token[i, t]] / row.sum()
+        assert p[i] == pytest.approx(direct, rel=1e-12)
+    lp = tree.token_log_probs(z)
+    assert np.all(lp[~tree.mask] == 0.0)  # padding contributes nothing
+
+
+def test_token_tree_scores_match_finite_differences() -> None:
+    tree = TM.token_tree(2, 2, True)
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(len(tree.prefixes), tree.n_tokens))
+    scores = tree.token_scores(z).sum(axis=1)  # [N, P*K], d log pi(y) / d logits
+    h = 1e-6
+    for j in range(z.size):
+        zp, zm = z.copy().ravel(), z.copy().ravel()
+        zp[j] += h
+        zm[j] -= h
+        fd = (tree.token_log_probs(zp.reshape(z.shape)).sum(-1) - tree.token_log_probs(zm.reshape(z.shape)).sum(-1))
+        np.testing.assert_allclose(scores[:, j], fd / (2 * h), atol=1e-8)
+
+
+def test_token_tree_torch_mirror_matches_numpy() -> None:
+    torch = pytest.importorskip("torch")
+    tree = TM.token_tree(2, 3, True)
+    z = np.random.default_rng(7).normal(size=(len(tree.prefixes), tree.n_tokens))
+    got = tree.token_log_probs_torch(torch, torch.tensor(z, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(got, tree.token_log_probs(z), rtol=0, atol=1e-14)
+    with pytest.raises(ValueError, match="logits: expected a tensor of shape"):
+        tree.token_log_probs_torch(torch, torch.zeros(2, 2, dtype=torch.float64))
+
+
+def test_token_tree_extreme_logits_stay_finite() -> None:
+    tree = TM.token_tree(2, 3, True)
+    z = np.zeros((len(tree.prefixes), tree.n_tokens))
+    z[:, 0] = 800.0
+    p = tree.seq_probs(z)
+    assert np.all(np.isfinite(p)) and p.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"vocab": 0}, "vocab: expected a positive integer"),
+    ({"vocab": 2.0}, "vocab: expected a positive integer"),
+    ({"horizon": 0}, "horizon: expected a positive integer"),
+    ({"eos": 1}, "eos: expected a bool"),
+    ({"vocab": 4, "horizon": 6}, "exceed the enumeration limit"),
+])
+def test_token_tree_rejects_bad_arguments(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TM.token_tree(**kwargs)
+
+
+def test_token_tree_validates_direct_construction_and_logits() -> None:
+    good = TM.token_tree(2, 2, True)
+    fields = dict(vocab=2, horizon=2, eos=True, prefixes=good.prefixes, prefix=good.prefix, token=good.token,
+                  mask=good.mask)
+    assert TM.TokenTree(**fields).n_seq == good.n_seq
+    bad_mask = good.mask.copy()
+    bad_mask[0] = [False, True]
+    cases = [
+        ({"mask": bad_mask}, "mask: expected each row"),
+        ({"token": good.token + 5}, "token: expected tokens in"),
+        ({"prefix": good.prefix + 9}, "prefix: expected row indices"),
+        ({"prefix": good.prefix[:, :1]}, "prefix: expected a"),
+        ({"mask": good.mask.astype(int)}, "mask: expected a"),
+        ({"prefixes": ((0,),)}, "prefixes: expected the empty prefix first"),
+        ({"prefixes": ((), (0, 1))}, "prefixes: expected fewer than 2"),
+    ]
+    for change, match in cases:
+        with pytest.raises(ValueError, match=match):
+            TM.TokenTree(**{**fields, **change})
+    with pytest.raises(ValueError, match=r"logits: expected shape \(3, 3\)"):
+        good.seq_probs(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="logits: expected finite values"):
+        good.token_log_probs(np.full((3, 3), np.nan))
