@@ -51,7 +51,7 @@ def test_cpo_prop1_fails_with_its_constant_set_to_zero(monkeypatch: pytest.Monke
     # Fault: Proposition 1's constant set to 0 ("J never drops"). The exact KL-constrained tabular
     # maximizer never lowered J, so this stayed verified; the check now also takes adversarial
     # zero-gain updates on the KL sphere (which the proof covers), and they lower J.
-    from verify.claims import trust_region as TR
+    from verify.claims.trust_region import _common as TR
 
     monkeypatch.setitem(TR.BOUND_SCALE, "CPO-PROP1", 0.0)
     res = run_claim("CPO-BOUND", profile="debug", seed=0)
@@ -80,7 +80,7 @@ def test_clip_fraction_catches_the_wrong_side_in_the_torch_mirror(monkeypatch: p
 
 def test_clip_fraction_golden_separates_the_wrong_side_in_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     from reference_impls import losses as L
-    from verify.claims import ppo_grpo as P
+    from verify.claims.ppo_grpo import clip_fraction as P
     from verify.registry import PROFILES, Context
 
     orig = L.clip_fraction
@@ -162,7 +162,7 @@ def test_token_tis_bias_catches_a_wrong_cap(kind: str, monkeypatch: pytest.Monke
 def test_loosened_drift_constants_are_not_tight(key: str, factor: float, monkeypatch: pytest.MonkeyPatch) -> None:
     # Fault: the per-step drift bound x1.1 or CPO Lemma 3 x1.5. Both are still valid, so every validity
     # check passed and STATE-DRIFT-BOUND stayed verified; the fixture must now come within 1% of the bound.
-    from verify.claims import trust_region as TR
+    from verify.claims.trust_region import _common as TR
 
     monkeypatch.setitem(TR.BOUND_SCALE, key, factor)
     assert _status("STATE-DRIFT-BOUND") == "refuted"

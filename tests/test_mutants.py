@@ -70,7 +70,7 @@ def test_plant_patches_every_binding_and_restores() -> None:
 
 
 def test_plant_bound_constant_restores() -> None:
-    from verify.claims import trust_region as TRC
+    from verify.claims.trust_region import _common as TRC
 
     before = dict(TRC.BOUND_SCALE)
     mid = next(i for i in CATALOGUE if i.startswith("bound.PINSKER"))

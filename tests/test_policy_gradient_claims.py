@@ -12,7 +12,7 @@ import pytest
 
 from reference_impls import gradients as G
 from reference_impls import trust_region as T
-from verify.claims import trust_region as TR
+from verify.claims.trust_region import _common as TR
 from verify.engine import run_claim
 from verify.registry import load_all
 

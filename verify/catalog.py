@@ -2,7 +2,7 @@
 answer without importing the claim modules (and with them sympy, torch, numba, matplotlib).
 
 ``verify/_index.json`` holds, for every built-in claim, the fields ``list`` shows, plus a
-hash of the files that define them (``verify/claims/*.py`` and ``verify/registry.py``).
+hash of the files that define them (``verify/claims/**/*.py`` and ``verify/registry.py``).
 :func:`claims_meta` uses the index only while that hash matches the files on disk and no
 plug-in modules are named in ``PGV_CLAIM_MODULES``; otherwise it imports the registry (slow
 but always right). ``python -m verify index`` rewrites the file and
@@ -48,9 +48,11 @@ def plugin_modules() -> list[str]:
 def source_hash() -> str:
     """sha256 over the files that define the registry's metadata."""
     h = hashlib.sha256()
-    files = [*sorted((PACKAGE / "claims").glob("*.py")), PACKAGE / "registry.py"]
+    claims = PACKAGE / "claims"
+    files = [*sorted(claims.rglob("*.py")), PACKAGE / "registry.py"]
     for p in files:
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+        name = p.relative_to(claims).as_posix() if p.is_relative_to(claims) else p.name
+        h.update(name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -239,8 +239,10 @@ _LOADED = False
 
 
 def load_all() -> dict[str, Claim]:
-    """Import every module of :mod:`verify.claims` (sorted), registering their claims.
+    """Import every module and package of :mod:`verify.claims` (sorted by name), registering their claims.
 
+    A family package (``verify/claims/<family>/``) imports its topic modules from its ``__init__`` in a
+    fixed order, which is the order of its claims on the report page; a plain module registers its own.
     Extra claim modules (your own claims, or test fixtures) are imported too when named,
     comma-separated, in the environment variable ``PGV_CLAIM_MODULES``.
     """

@@ -11,7 +11,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from reference_impls import mdp as M
-from verify.claims.policy_gradient import sympy_eval, sympy_two_state_mdp
+from verify.claims.policy_gradient._common import sympy_eval, sympy_two_state_mdp
 from verify.derivation import Comparison
 from verify.harness import property_evidence
 from verify.registry import Context

@@ -23,21 +23,20 @@ from reference_impls import mdp as M
 from reference_impls import trust_region as T
 from verify import fixtures
 from verify import strategies as vst
-from verify.claims.policy_gradient import pgt_symbolic, surr_grad_eq_finite_differences
-from verify.claims.trust_region import (
-    _KKT_INSTANCES,
-    _random_spd,
-    drift_fixture,
+from verify.claims.policy_gradient.pg_theorem import pgt_symbolic
+from verify.claims.policy_gradient.surrogate_gradient import surr_grad_eq_finite_differences
+from verify.claims.trust_region._common import (
     exact_gap,
-    kkt_gaussian,
     kl_rows_near,
     mixture_cases,
     mp_bound_ratios,
     mp_escape_chain,
-    pinsker_fixture,
-    surr_error_symbolic,
     tv_rows,
 )
+from verify.claims.trust_region.drift import drift_fixture
+from verify.claims.trust_region.natgrad import _KKT_INSTANCES, _random_spd, kkt_gaussian
+from verify.claims.trust_region.pinsker import pinsker_fixture
+from verify.claims.trust_region.surrogate import surr_error_symbolic
 from verify.derivation import (
     Comparison,
     Step,

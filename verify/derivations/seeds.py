@@ -22,15 +22,9 @@ from reference_impls import token_models as TM
 from reference_impls import trust_region as T
 from verify import fixtures
 from verify import strategies as vst
-from verify.claims.policy_gradient import seed_divergence_high_precision
-from verify.claims.trust_region import (
-    _random_spd,
-    exact_gap,
-    gaussian_kl_equal_cov,
-    surrogate_gain,
-    sympy_escape_chain,
-    tv_rows,
-)
+from verify.claims.policy_gradient.surrogate_gradient import seed_divergence_high_precision
+from verify.claims.trust_region._common import exact_gap, surrogate_gain, sympy_escape_chain, tv_rows
+from verify.claims.trust_region.natgrad import _random_spd, gaussian_kl_equal_cov
 from verify.derivation import (
     Comparison,
     Step,

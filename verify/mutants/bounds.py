@@ -1,5 +1,5 @@
 """Shrunk constants of the bounds: each bound's published constant, multiplied by a factor below 1 in the
-table every check of that bound reads (``verify.claims.trust_region.BOUND_SCALE``). A bound whose checks
+table every check of that bound reads (``verify.claims.trust_region._common.BOUND_SCALE``). A bound whose checks
 approach its constant must then be violated; one that stays verified has a check that cannot see its
 constant (see the issue's "unpinned constants")."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from verify.mutants._core import mutant
 
-_TABLE = "verify.claims.trust_region.BOUND_SCALE"
+_TABLE = "verify.claims.trust_region._common.BOUND_SCALE"
 
 #: bound name -> (shrink factor, what the bound is). The factors are those the trust-region checks pin.
 SHRINKS = {

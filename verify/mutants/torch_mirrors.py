@@ -1,7 +1,7 @@
 """Bug classes planted in the torch mirror only (:mod:`reference_impls.torch`): ids ``torch.<function>:<bug>``.
 
 Each mutant keeps the mirror's signature and dtype/device behaviour; the numpy functions stay correct, so
-only the claims that run the torch path (``verify/claims/paths.py`` and the torch checks of each family)
+only the claims that run the torch path (``verify/claims/<family>/paths.py`` and the torch checks of each family)
 can see it.
 """
 
