@@ -61,6 +61,7 @@ GAMMA, LAM = 0.99, 0.95
 SHAPES = [(1024, 256), (256, 1024)]
 DTYPES: list[Any] = [np.float32, np.float64]
 OPS = ["gae", "vtrace"]
+OP_TITLE = {"gae": "GAE", "vtrace": "V-trace"}
 #: Fraction of steps that end an episode by termination (there are no truncations, see the docstring).
 TERM_RATE = 0.005
 #: Largest accepted max |peer - float64 reference| / max(1, max |reference|). Convention mismatches give
@@ -441,6 +442,36 @@ def _table(impls: list[Impl], n: int) -> list[str]:
     return rows
 
 
+def _summary(op: str, results: list[tuple[str, list[Impl], int]]) -> list[str]:
+    """One table for ``op``: a row per implementation, a column per (shape, dtype): ns/el (ratio to anchor);
+    then, per column, how the compiled path compares with the fastest peer (rlax or torchrl)."""
+    labels = [label for label, _, _ in results]
+    names = [i.name for i in results[0][1]]
+    rows = ["| implementation | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for k, name in enumerate(names):
+        cells = []
+        for _, impls, n in results:
+            impl, anchor = impls[k], impls[0]
+            if not impl.times:
+                cells.append(impl.note.split("(")[0].split(":")[0].strip())
+                continue
+            med = float(np.median(impl.times))
+            ratio = f" ({med / float(np.median(anchor.times)):.1f}x)" if anchor.times else ""
+            cells.append(f"{med / n * 1e9:.2f}{ratio}")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    vs = []
+    for label, impls, _ in results:
+        mine = [i for i in impls if i.name.startswith("ours") and "compiled" in i.name and i.times]
+        peers = [i for i in impls if i.name.startswith(("rlax", "torchrl")) and i.times]
+        if mine and peers:
+            best = min(peers, key=lambda i: float(np.median(i.times)))
+            vs.append(f"{label}: {float(np.median(best.times)) / float(np.median(mine[0].times)):.1f}x "
+                      f"(fastest peer: {best.name.split(' (')[0]})")
+    if vs:
+        rows += ["", "Fastest peer's time / our compiled path's time: " + "; ".join(vs) + "."]
+    return rows
+
+
 def run(quick: bool = False) -> str:
     one_thread()
     torch, _ = import_peer("torch")
@@ -458,16 +489,21 @@ def run(quick: bool = False) -> str:
              "same-bytes anchor (a compiled elementwise pass reading the inputs our function reads and writing "
              "its float64 outputs) measured in the same run. rlax: `jax.jit` of the function vmapped over the "
              "batch; torchrl: `[B, T, 1]` tensors, `done = terminated`.", "", machine(), ""]
+    details: list[str] = ["### Details: spread and errors", ""]
     for op in OPS:
+        results: list[tuple[str, list[Impl], int]] = []
         for B, T in shapes:
             for dtype in DTYPES:
                 x = make_inputs(B, T, dtype)
                 impls = candidates(op, x, torch, peers)
                 verify(impls, reference(op, x))
                 time_interleaved(impls, repeats, 0.002 if quick else TARGET_S)
-                title = f"**{'GAE' if op == 'gae' else 'V-trace'}, B = {B}, T = {T}, {np.dtype(dtype).name} inputs**"
-                lines += [title, "", *_table(impls, B * T), ""]
-    return "\n".join(lines)
+                results.append((f"{B}x{T} {np.dtype(dtype).name}", impls, B * T))
+                title = f"**{OP_TITLE[op]}, B = {B}, T = {T}, {np.dtype(dtype).name} inputs**"
+                details += [title, "", *_table(impls, B * T), ""]
+        lines += [f"### {OP_TITLE[op]}: ns/el (ratio to the same-bytes anchor), medians", "",
+                  *_summary(op, results), ""]
+    return "\n".join(lines + details)
 
 
 if __name__ == "__main__":
