@@ -126,7 +126,7 @@ def time_device(torch: Any, device: str, impls: list[BP.Impl], repeats: int, tar
     """Interleaved repeats; CUDA events on a CUDA device, the process CPU time elsewhere."""
     cuda = device.startswith("cuda")
 
-    def measure(fn: Callable[[], Any], m: int) -> float:
+    def once(fn: Callable[[], Any], m: int) -> float:
         if cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             torch.cuda.synchronize()
@@ -142,13 +142,13 @@ def time_device(torch: Any, device: str, impls: list[BP.Impl], repeats: int, tar
         return (time.process_time() - t0) / m
 
     live = [i for i in impls if i.fn is not None]
-    calls = [max(1, min(1000, round(target_s / max(measure(i.fn, 1), 1e-7)))) for i in live if i.fn is not None]
+    calls = [max(1, min(1000, round(target_s / max(once(i.fn, 1), 1e-7)))) for i in live if i.fn is not None]
     for k in range(repeats):
         for j in range(len(live)):
             idx = (k + j) % len(live)
             fn = live[idx].fn
             assert fn is not None
-            live[idx].times.append(measure(fn, calls[idx]))
+            live[idx].times.append(once(fn, calls[idx]))
 
 
 def measure(device: str, B: int, T: int, repeats: int) -> list[str]:
