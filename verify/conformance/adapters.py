@@ -132,7 +132,7 @@ def adapt(fn: Callable[..., Any], target: str, *, flags: str = "terminated-trunc
                 x = x[..., None]
             if torch:
                 import torch as th
-                return th.as_tensor(np.ascontiguousarray(x))
+                return th.as_tensor(np.array(x, copy=True))  # ascontiguousarray would turn 0-d into 1-d
             return x
 
         out = fn(*[conv(n, a[n]) for n in names])
