@@ -72,6 +72,7 @@ class ConformanceResult:
     diagnosis_descriptions: dict[str, str] = field(default_factory=dict)
     time_major: bool = False
     _plan: Any = field(default=None, repr=False)
+    _ref: Any = field(default=None, repr=False)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -83,8 +84,8 @@ class ConformanceResult:
         """
         if self.counterexample is None:
             raise ValueError("counterexample: expected a failed result with a counterexample, got a passing result")
-        target = _targets.get(self.target)
-        expected = _to_numpy(target.ref(**self.counterexample))
+        ref = self._ref if self._ref is not None else _targets.get(self.target).ref
+        expected = _to_numpy(ref(**self.counterexample))
         return expected, _call(fn, self._plan, self.counterexample, self.time_major, expected)
 
     def __str__(self) -> str:
@@ -288,7 +289,7 @@ def _catalogue(target: Target) -> list[Any]:
 
 def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int = 0, rtol: float = 1e-10,
           atol: float = 1e-12, time_major: bool = False, dtypes: Sequence[str] = ("float64", "float32"),
-          **fixed: Any) -> ConformanceResult:
+          reference: Callable[..., Any] | None = None, **fixed: Any) -> ConformanceResult:
     """Check that ``fn`` computes what ``reference_impls.<target>`` computes, on inputs that hunt for bugs.
 
     ``fn`` is called positionally in the reference's argument order; parameters given in ``**fixed``
@@ -297,6 +298,9 @@ def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int
     does not accept (its signature is shorter) are held at the reference's defaults and named in the
     result. ``time_major=True``: array arguments reach ``fn`` as ``[T, ...]`` and per-step outputs come
     back the same way. ``dtypes`` chooses the input dtypes drawn ("float64", "float32").
+    ``reference`` replaces the reference by a variant with its signature (for example the reference
+    with a peer library's documented clamp applied), to show that a named convention difference
+    explains every difference; the inputs, tolerance and diagnosis are those of ``target``.
 
     Inputs come from hypothesis (``examples`` of them, reproducible from ``seed``); a failure is shrunk
     to a minimal counterexample, then simplified further (entries zeroed, flags cleared) while it still
@@ -318,7 +322,9 @@ def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int
     defaults = tgt.defaults()
     requires = frozenset(getattr(fn, "_conformance_requires", frozenset()))
     strategy = tgt.strategy(tgt.params, fixed, requires, tuple(_NAMES[d] for d in dtypes))
-    ref = tgt.ref
+    if reference is not None and not callable(reference):
+        raise ValueError(f"reference: expected None or a callable, got {type(reference).__name__}")
+    ref = tgt.ref if reference is None else reference
     records: list[_Record] = []
 
     def complete(ex: dict[str, Any]) -> dict[str, Any]:
@@ -369,7 +375,7 @@ def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int
     mrel = max((r.rel_err for r in records), default=0.0)
     if not failing:
         return ConformanceResult(tgt.name, True, tried, mabs, mrel, None, tolerance=tol_text, held=held,
-                                 fixed=dict(fixed), time_major=time_major, _plan=plan)
+                                 fixed=dict(fixed), time_major=time_major, _plan=plan, _ref=reference)
 
     # ---- shrink: the same seeded generation, now failing on the first mismatch
     shrunk: list[_Record] = []
@@ -397,7 +403,7 @@ def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int
         tgt.name, False, tried, mabs, mrel, minimal.args, expected=minimal.expected, got=minimal.got,
         diagnosis=diagnosis, where=_where(tgt, records, failing), failing_examples=len(failing),
         error=minimal.error, tolerance=tol_text, held=held, fixed=dict(fixed),
-        diagnosis_descriptions=descriptions, time_major=time_major, _plan=plan)
+        diagnosis_descriptions=descriptions, time_major=time_major, _plan=plan, _ref=reference)
 
 
 def _size(args: dict[str, Any]) -> int:
