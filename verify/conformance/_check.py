@@ -20,7 +20,7 @@ from verify.conformance._targets import LOG_INPUTS, Target
 K_ROUNDING = 8.0
 
 TOLERANCE_RULE = (
-    "|got - ref| <= atol + rtol |ref| + 8 (T + 1) (1 + L) eps (|ref| + S) elementwise, with eps the machine "
+    "|got - ref| <= atol + rtol |ref| + 8 (T + 1) (1 + L) eps (|ref| + S + L) elementwise, with eps the machine "
     "epsilon of the example's input dtype (2.2e-16 float64, 1.2e-7 float32), T the sequence length, L the "
     "largest |log-probability| input and S the largest |non-log float input| of the example: a rounding "
     "allowance that grows with the inputs' scale, the recursion length and the exponent range, so a correct "
@@ -234,7 +234,7 @@ def _dtype_name(args: dict[str, Any]) -> str:
     return "float32" if "float32" in kinds else "float64"
 
 
-def _compare(expected: Any, got: Any, args: dict[str, Any], rtol: float, atol: float
+def _compare(expected: Any, got: Any, args: dict[str, Any], rtol: float, atol: float, floor_eps: float = 0.0
              ) -> tuple[list[np.ndarray] | None, float, float, str | None]:
     """Elementwise failure masks per output, max abs and rel error, and a structural problem (if any)."""
     exp_t = expected if isinstance(expected, tuple) else (expected,)
@@ -243,6 +243,7 @@ def _compare(expected: Any, got: Any, args: dict[str, Any], rtol: float, atol: f
         return None, math.inf, math.inf, (f"fn returned {len(got_t) if isinstance(got, tuple) else 'one'} "
                                           f"output(s), the reference {len(exp_t) if isinstance(expected, tuple) else 'one'}")
     S, L, T, eps = _example_scale(args)
+    eps = max(eps, floor_eps)
     fails, mabs, mrel = [], 0.0, 0.0
     for i, (e, g) in enumerate(zip(exp_t, got_t)):
         e = np.asarray(e, dtype=np.float64)
@@ -256,7 +257,8 @@ def _compare(expected: Any, got: Any, args: dict[str, Any], rtol: float, atol: f
         with np.errstate(invalid="ignore", over="ignore"):
             diff = np.where(both_inf, 0.0, np.abs(g - e))
         diff = np.where(np.isnan(diff), np.inf, diff)
-        tol = atol + rtol * np.abs(e) + K_ROUNDING * (T + 1) * (1 + L) * eps * (np.where(np.isinf(e), 0, np.abs(e)) + S)
+        tol = atol + rtol * np.abs(e) + K_ROUNDING * (T + 1) * (1 + L) * eps * (
+            np.where(np.isinf(e), 0, np.abs(e)) + S + L)
         fail = diff > tol
         fails.append(fail)
         if diff.size:
@@ -289,7 +291,8 @@ def _catalogue(target: Target) -> list[Any]:
 
 def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int = 0, rtol: float = 1e-10,
           atol: float = 1e-12, time_major: bool = False, dtypes: Sequence[str] = ("float64", "float32"),
-          reference: Callable[..., Any] | None = None, **fixed: Any) -> ConformanceResult:
+          reference: Callable[..., Any] | None = None, precision: str | None = None,
+          **fixed: Any) -> ConformanceResult:
     """Check that ``fn`` computes what ``reference_impls.<target>`` computes, on inputs that hunt for bugs.
 
     ``fn`` is called positionally in the reference's argument order; parameters given in ``**fixed``
@@ -301,6 +304,8 @@ def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int
     ``reference`` replaces the reference by a variant with its signature (for example the reference
     with a peer library's documented clamp applied), to show that a named convention difference
     explains every difference; the inputs, tolerance and diagnosis are those of ``target``.
+    ``precision="float32"`` judges every example at float32 rounding (eps = 1.2e-7 in the tolerance),
+    for implementations that compute in float32 inside whatever the input dtype.
 
     Inputs come from hypothesis (``examples`` of them, reproducible from ``seed``); a failure is shrunk
     to a minimal counterexample, then simplified further (entries zeroed, flags cleared) while it still
@@ -318,6 +323,9 @@ def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int
     for name, v in (("rtol", rtol), ("atol", atol)):
         if not (isinstance(v, int | float) and v >= 0 and math.isfinite(v)):
             raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
+    if precision is not None and precision not in _NAMES:
+        raise ValueError(f"precision: expected None or one of {sorted(_NAMES)}, got {precision!r}")
+    floor_eps = float(np.finfo(_NAMES[precision]).eps) if precision else 0.0
     plan = _plan(fn, tgt, fixed)
     defaults = tgt.defaults()
     requires = frozenset(getattr(fn, "_conformance_requires", frozenset()))
@@ -349,7 +357,7 @@ def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int
             got = _call(fn, plan, args, time_major, expected)
         except Exception as exc:  # noqa: BLE001 - any failure of fn is a finding
             return _Record(args, expected, None, f"{type(exc).__name__}: {exc}", None, math.inf, math.inf, dt)
-        fails, mabs, mrel, problem = _compare(expected, got, args, rtol, atol)
+        fails, mabs, mrel, problem = _compare(expected, got, args, rtol, atol, floor_eps)
         return _Record(args, expected, got, problem, fails, mabs, mrel, dt)
 
     cfg = dict(database=None, deadline=None, derandomize=False, suppress_health_check=list(HealthCheck),
@@ -370,6 +378,8 @@ def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int
     tried = len(records)
     failing = [r for r in records if r.failed]
     tol_text = f"atol={atol:g}, rtol={rtol:g}; {TOLERANCE_RULE}"
+    if precision:
+        tol_text += f"; judged at {precision} rounding (precision={precision!r})"
     held = {p: defaults[p] for p in plan.held}
     mabs = max((r.abs_err for r in records), default=0.0)
     mrel = max((r.rel_err for r in records), default=0.0)
@@ -398,7 +408,7 @@ def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int
     minimal = fails_b[-1] if fails_b else min(failing, key=lambda r: _size(r.args))
     minimal = _simplify(minimal, run)
     every = records + shrunk
-    diagnosis, descriptions = _diagnose(tgt, every, rtol, atol)
+    diagnosis, descriptions = _diagnose(tgt, every, rtol, atol, floor_eps)
     return ConformanceResult(
         tgt.name, False, tried, mabs, mrel, minimal.args, expected=minimal.expected, got=minimal.got,
         diagnosis=diagnosis, where=_where(tgt, records, failing), failing_examples=len(failing),
@@ -506,7 +516,8 @@ def _where(tgt: Target, records: list[_Record], failing: list[_Record]) -> tuple
     return tuple(out)
 
 
-def _diagnose(tgt: Target, records: list[_Record], rtol: float, atol: float) -> tuple[tuple[str, ...], dict[str, str]]:
+def _diagnose(tgt: Target, records: list[_Record], rtol: float, atol: float, floor_eps: float = 0.0
+              ) -> tuple[tuple[str, ...], dict[str, str]]:
     usable = [r for r in records if r.got is not None and r.error is None]
     if not usable:
         return (), {}
@@ -520,7 +531,7 @@ def _diagnose(tgt: Target, records: list[_Record], rtol: float, atol: float) -> 
             except Exception:  # noqa: BLE001 - a mutant that cannot run this example does not match it
                 ok = False
                 break
-            fails, _, _, problem = _compare(out, r.got, r.args, rtol, atol)
+            fails, _, _, problem = _compare(out, r.got, r.args, rtol, atol, floor_eps)
             if problem is not None or fails is None or any(f.any() for f in fails):
                 ok = False
                 break

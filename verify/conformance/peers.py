@@ -11,7 +11,7 @@ flags, argument order, outputs) and checked in float64 and in float32. A verdict
   conforms exactly to the reference with that convention applied (e.g. the peer's documented clamp
   of log-ratios at +-20); the shrunk input that shows the difference is given;
 * **conforms to float32 rounding** (float64 inputs only) -- the peer computes internally in float32:
-  it conforms with rtol = 1e-5, atol = 1e-6 but not at float64 rounding;
+  it conforms when judged at float32 rounding (``check(..., precision="float32")``), not at float64's;
 * **does not conform** -- max error, the minimal counterexample and the diagnosis.
 
 A peer that cannot be imported is listed with the reason, never dropped. The report has no
@@ -37,7 +37,7 @@ from reference_impls import divergences, losses, returns
 from verify.conformance import ConformanceResult, adapters, check
 
 DTYPES = ("float64", "float32")
-LOOSE = {"rtol": 1e-5, "atol": 1e-6}
+LOOSE = {"precision": "float32"}
 
 
 @dataclass
@@ -237,11 +237,12 @@ def _rlax_ppo() -> Callable[..., Any]:
 
 def _t(x: Any) -> Any:
     import torch
-    return torch.as_tensor(np.array(x, copy=True))[..., None]  # [*B, T] -> [*B, T, 1]
+    a = np.array(x, copy=True)
+    return torch.as_tensor(a.reshape(-1, a.shape[-1]))[..., None]  # [*B, T] -> [B, T, 1] (a batch axis always)
 
 
-def _np(x: Any) -> np.ndarray:
-    return np.asarray(x.detach().cpu().numpy())[..., 0]
+def _np(x: Any, like: Any) -> np.ndarray:
+    return np.asarray(x.detach().cpu().numpy())[..., 0].reshape(np.shape(like))
 
 
 def _torchrl_gae(which: int, vec: bool = False) -> Callable[[], Callable[..., Any]]:
@@ -254,7 +255,7 @@ def _torchrl_gae(which: int, vec: bool = False) -> Callable[[], Callable[..., An
             te = np.asarray(terminated, dtype=bool)
             done = te | np.asarray(truncated, dtype=bool)
             adv, target = g(gamma, lam, _t(values), _t(next_values), _t(rewards), done=_t(done), terminated=_t(te))
-            return _np(adv) if which == 0 else _np(target)
+            return _np(adv, rewards) if which == 0 else _np(target, rewards)
 
         return fn if which == 0 else _require_consistent(fn)
 
@@ -269,7 +270,7 @@ def _torchrl_td_lambda() -> Callable[..., Any]:
         te = np.asarray(terminated, dtype=bool)
         done = te | np.asarray(truncated, dtype=bool)
         return _np(F.td_lambda_return_estimate(gamma, lam, _t(next_values), _t(rewards), done=_t(done),
-                                               terminated=_t(te)))
+                                               terminated=_t(te)), rewards)
 
     return _require_consistent(fn)
 
@@ -280,7 +281,8 @@ def _torchrl_td1() -> Callable[..., Any]:
     def fn(rewards: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float) -> Any:
         te = np.asarray(terminated, dtype=bool)
         done = te | np.asarray(truncated, dtype=bool)
-        return _np(F.td1_return_estimate(gamma, _t(next_values), _t(rewards), done=_t(done), terminated=_t(te)))
+        return _np(F.td1_return_estimate(gamma, _t(next_values), _t(rewards), done=_t(done), terminated=_t(te)),
+                   rewards)
 
     return fn
 
@@ -297,7 +299,7 @@ def _torchrl_vtrace() -> Callable[..., Any]:
         pg, vs = F.vtrace_advantage_estimate(gamma, lr, torch.zeros_like(lr), _t(values), _t(next_values),
                                              _t(rewards), done=_t(done), terminated=_t(te), rho_thresh=rho_bar,
                                              c_thresh=c_bar)
-        return _np(vs), _np(pg)
+        return _np(vs, rewards), _np(pg, rewards)
 
     return fn
 
@@ -378,6 +380,7 @@ def _verl_episode_rows(fn_rows: Callable[..., Any]) -> Callable[..., Any]:
                     segs.append((i, s, t + 1))
                     s = t + 1
         L = max(b - a for _, a, b in segs)
+        L = max(L, 2)
         R = np.zeros((len(segs), L), dtype=r.dtype)
         V = np.zeros((len(segs), L), dtype=r.dtype)
         M = np.zeros((len(segs), L), dtype=np.int64)
@@ -387,6 +390,12 @@ def _verl_episode_rows(fn_rows: Callable[..., Any]) -> Callable[..., Any]:
             M[k, :b - a] = 1
             if not ee[i, b - 1]:  # the array's end: bootstrap from next_values, as a folded reward
                 R[k, b - a - 1] += gamma * nn[i, b - 1]
+        # one extra all-zero row of two tokens: verl whitens advantages over the batch and refuses a batch of one
+        # token; the extra row changes no other row's returns
+        R = np.concatenate([R, np.zeros((1, L), R.dtype)])
+        V = np.concatenate([V, np.zeros((1, L), V.dtype)])
+        M = np.concatenate([M, np.zeros((1, L), M.dtype)])
+        M[-1, :2] = 1
         out = np.asarray(fn_rows(torch.as_tensor(R), torch.as_tensor(V), torch.as_tensor(M), gamma, lam))
         res = np.zeros(rr.shape, dtype=np.float64)
         for k, (i, a, b) in enumerate(segs):
@@ -401,7 +410,8 @@ def _verl_gae_returns() -> Callable[..., Any]:
     from verl.trainer.ppo import core_algos as ca
 
     def rows(R: Any, V: Any, M: Any, gamma: float, lam: float) -> Any:
-        _, ret = ca.compute_gae_advantage_return(R, V, M, gamma=torch.tensor(gamma), lam=torch.tensor(lam))
+        _, ret = ca.compute_gae_advantage_return(R, V, M, gamma=torch.tensor(gamma, dtype=R.dtype),
+                                                 lam=torch.tensor(lam, dtype=R.dtype))
         return ret.numpy()
 
     return _verl_episode_rows(rows)
@@ -664,7 +674,12 @@ CHECKS: list[PeerCheck] = [
     PeerCheck("torchrl", "torchrl generalized_advantage_estimate -> value_target", "returns.lambda_returns",
               "as above, output 1; next_values[t] = values[t+1] inside episodes", _torchrl_gae(1)),
     PeerCheck("torchrl", "torchrl vec_generalized_advantage_estimate -> advantage", "returns.gae",
-              "as generalized_advantage_estimate", _torchrl_gae(0, vec=True)),
+              "as generalized_advantage_estimate", _torchrl_gae(0, vec=True),
+              note="torchrl documents vec_generalized_advantage_estimate as an approximation (a conv1d over "
+                   "gamma-lambda powers, dropping terms below thr = 1e-7), so float64 agreement is not expected; "
+                   "what the check shows beyond that is a crash: IndexError in _custom_conv1d for a sequence of one "
+                   "step (T = 1), which the loop version handles. The reference's value at T = 1 is the TD error "
+                   "(Schulman et al. 2016, eq. 16 with a single term)."),
     PeerCheck("torchrl", "torchrl td_lambda_return_estimate", "returns.lambda_returns",
               "[*B, T, 1]; done, terminated; next_values[t] = values[t+1] inside episodes", _torchrl_td_lambda),
     PeerCheck("torchrl", "torchrl td1_return_estimate", "returns.discounted_returns",
@@ -794,8 +809,8 @@ def _verdict(pc: PeerCheck, fn: Callable[..., Any], dtype: str, examples: int, s
         if rl.passed:
             also = f" and up to the convention: {pc.convention[0]}" if pc.convention else ""
             return (f"conforms to float32 rounding only{also}: the peer computes in float32 internally "
-                    f"(max abs error {r.max_abs_error:.2g}, max relative error {r.max_rel_error:.2g}; passes "
-                    f"rtol=1e-5, atol=1e-6). E.g. {_cx(r)}")
+                    f"(max abs error {r.max_abs_error:.2g}; it conforms when judged at float32 rounding). "
+                    f"E.g. {_cx(r)}")
     diag = ", ".join(r.diagnosis) if r.diagnosis else "no catalogued bug class"
     where = "; ".join(w for w in r.where if not w.startswith("in float64 ("))
     err = f" fn raised: {r.error}." if r.error else ""
