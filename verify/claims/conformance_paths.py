@@ -140,7 +140,8 @@ claim(
     kind="implementation",
     checks=(returns_paths_conform,),
     min_kinds=1,
-    conventions=("tolerance: |got - ref| <= atol + rtol |ref| + 8 (T + 1) (1 + L) eps (|ref| + S + L), eps of the input "
+    conventions=("tolerance: |got - ref| <= atol + rtol |ref| + 8 (T + 1) (1 + L) eps (|ref| + S + L), eps of the "
+                 "input "
                  "dtype (verify.conformance.TOLERANCE_RULE)",),
     notes="The paths are selected with the private flag `reference_impls.returns._NUMBA` (numba or numpy) and the "
           "plain loops of `reference_impls._returns_loop` (the readable ground truth).",

@@ -27,7 +27,7 @@ TOLERANCE_RULE = (
     "float32 implementation conforms, while every catalogued bug class differs by O(1) relative to S"
 )
 
-_NAMES = {"float64": np.float64, "float32": np.float32}
+_NAMES: dict[str, Any] = {"float64": np.float64, "float32": np.float32}
 
 
 class _Mismatch(Exception):
@@ -240,8 +240,9 @@ def _compare(expected: Any, got: Any, args: dict[str, Any], rtol: float, atol: f
     exp_t = expected if isinstance(expected, tuple) else (expected,)
     got_t = got if isinstance(got, tuple) else (got,)
     if isinstance(expected, tuple) != isinstance(got, tuple) or len(exp_t) != len(got_t):
-        return None, math.inf, math.inf, (f"fn returned {len(got_t) if isinstance(got, tuple) else 'one'} "
-                                          f"output(s), the reference {len(exp_t) if isinstance(expected, tuple) else 'one'}")
+        n_got = len(got_t) if isinstance(got, tuple) else "one"
+        n_exp = len(exp_t) if isinstance(expected, tuple) else "one"
+        return None, math.inf, math.inf, f"fn returned {n_got} output(s), the reference {n_exp}"
     S, L, T, eps = _example_scale(args)
     eps = max(eps, floor_eps)
     fails, mabs, mrel = [], 0.0, 0.0
@@ -355,7 +356,7 @@ def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int
         dt = _dtype_name(args)
         try:
             got = _call(fn, plan, args, time_major, expected)
-        except Exception as exc:  # noqa: BLE001 - any failure of fn is a finding
+        except Exception as exc:  # any failure of fn is a finding
             return _Record(args, expected, None, f"{type(exc).__name__}: {exc}", None, math.inf, math.inf, dt)
         fails, mabs, mrel, problem = _compare(expected, got, args, rtol, atol, floor_eps)
         return _Record(args, expected, got, problem, fails, mabs, mrel, dt)
@@ -428,6 +429,7 @@ def _simplify(rec: _Record, run: Callable[[dict[str, Any]], _Record | None], bud
         v = best.args[k]
         if not isinstance(v, np.ndarray) or v.size == 0:
             continue
+        cands: list[tuple[tuple[Any, ...], Any]]
         if v.dtype == bool:
             cands = [(idx, False) for idx in zip(*np.nonzero(v))]
         elif v.dtype.kind == "f":
@@ -528,7 +530,7 @@ def _diagnose(tgt: Target, records: list[_Record], rtol: float, atol: float, flo
         for r in usable:
             try:
                 out = _to_numpy(m.fn(**r.args))
-            except Exception:  # noqa: BLE001 - a mutant that cannot run this example does not match it
+            except Exception:  # a mutant that cannot run this example does not match it
                 ok = False
                 break
             fails, _, _, problem = _compare(out, r.got, r.args, rtol, atol, floor_eps)

@@ -297,7 +297,8 @@ def _seq_is_cap_per_token(learner_log_probs: Any, sampler_log_probs: Any, mask: 
     return np.prod(np.where(_b(mask), w, 1.0), axis=-1)
 
 
-def _tok_mask_ignored(learner_log_probs: Any, sampler_log_probs: Any, mask: Any, cap: float | None = None) -> np.ndarray:
+def _tok_mask_ignored(learner_log_probs: Any, sampler_log_probs: Any, mask: Any,
+                      cap: float | None = None) -> np.ndarray:
     return mismatch.token_is_weights(learner_log_probs, sampler_log_probs, np.ones(np.shape(mask)), cap)
 
 

@@ -18,7 +18,6 @@ float32 implementation is never asked for a number float32 cannot hold.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -151,7 +150,7 @@ def _log_probs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def returns_example(params: tuple[str, ...], fixed: dict[str, Any], requires: frozenset[str],
-                dtypes: tuple[Any, ...] = FLOAT_DTYPES) -> Callable[..., Any]:
+                dtypes: tuple[Any, ...] = FLOAT_DTYPES) -> st.SearchStrategy[Example]:
     """Strategy for the returns targets (gae, vtrace, retrace, discounted_returns, lambda_returns)."""
 
     @st.composite
@@ -174,7 +173,8 @@ def returns_example(params: tuple[str, ...], fixed: dict[str, Any], requires: fr
         for lv in ("rho_bar", "c_bar", "pg_rho_bar"):
             if lv in params and lv not in fixed:
                 ex[lv] = float(draw(st.sampled_from([1.0, 0.5, 2.0, math.inf, 1.5]), label=lv))
-            levels_inf = levels_inf or (lv in params and float(fixed.get(lv, ex.get(lv, 1.0))) == math.inf)
+            level = fixed.get(lv, ex.get(lv, 1.0))
+            levels_inf = levels_inf or (lv in params and level is not None and float(level) == math.inf)
         if "log_rhos" in params:
             # an unclipped trace multiplies ratios along the sequence: keep products representable
             bound = 5.0 if (levels_inf or dtype == np.float32) else 60.0
@@ -192,7 +192,7 @@ def returns_example(params: tuple[str, ...], fixed: dict[str, Any], requires: fr
 
 
 def ratio_example(params: tuple[str, ...], fixed: dict[str, Any], requires: frozenset[str],
-                dtypes: tuple[Any, ...] = FLOAT_DTYPES) -> Callable[..., Any]:
+                dtypes: tuple[Any, ...] = FLOAT_DTYPES) -> st.SearchStrategy[Example]:
     """Strategy for PPO-style targets: log_probs, old_log_probs, advantages, clip levels, masks."""
 
     @st.composite
@@ -241,7 +241,7 @@ def ratio_example(params: tuple[str, ...], fixed: dict[str, Any], requires: froz
 
 
 def kl_example(params: tuple[str, ...], fixed: dict[str, Any], requires: frozenset[str],
-                dtypes: tuple[Any, ...] = FLOAT_DTYPES) -> Callable[..., Any]:
+                dtypes: tuple[Any, ...] = FLOAT_DTYPES) -> st.SearchStrategy[Example]:
     """Strategy for ``divergences.kl_estimator``: log p, log q (log r near 0, moderate, extreme) and kind."""
 
     @st.composite
@@ -283,7 +283,7 @@ def _policy_mask(draw: st.DrawFn, rng: np.random.Generator, shape: tuple[int, ..
 
 
 def mask_example(params: tuple[str, ...], fixed: dict[str, Any], requires: frozenset[str],
-                 dtypes: tuple[Any, ...] = FLOAT_DTYPES, *, rows_nonempty: bool) -> Callable[..., Any]:
+                 dtypes: tuple[Any, ...] = FLOAT_DTYPES, *, rows_nonempty: bool) -> st.SearchStrategy[Example]:
     """Strategy for the mismatch targets and ``losses.aggregate`` / GSPO: token log-probs and a mask."""
 
     @st.composite
@@ -321,7 +321,7 @@ def mask_example(params: tuple[str, ...], fixed: dict[str, Any], requires: froze
 
 
 def group_example(params: tuple[str, ...], fixed: dict[str, Any], requires: frozenset[str],
-                dtypes: tuple[Any, ...] = FLOAT_DTYPES) -> Callable[..., Any]:
+                dtypes: tuple[Any, ...] = FLOAT_DTYPES) -> st.SearchStrategy[Example]:
     """Strategy for GRPO / RLOO advantages: rewards ``[..., G]`` (binary, integer, real, constant groups)."""
 
     @st.composite
@@ -351,7 +351,7 @@ def group_example(params: tuple[str, ...], fixed: dict[str, Any], requires: froz
 
 
 def importance_example(params: tuple[str, ...], fixed: dict[str, Any], requires: frozenset[str],
-                dtypes: tuple[Any, ...] = FLOAT_DTYPES) -> Callable[..., Any]:
+                dtypes: tuple[Any, ...] = FLOAT_DTYPES) -> st.SearchStrategy[Example]:
     """Strategy for the importance-sampling estimators: rewards or values, log pi, log mu, gamma, level."""
 
     @st.composite

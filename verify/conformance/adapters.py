@@ -17,7 +17,8 @@ can call it as it calls the reference) that converts the arguments to the other 
 
 ``values_stream`` -- one ``values`` array of length T + 1 instead of ``values`` and ``next_values``::
 
-    my = adapters.values_stream(my_gae, "returns.gae")  # my_gae(rewards, values_T_plus_1, terminated, truncated, gamma, lam)
+    # my_gae(rewards, values_T_plus_1, terminated, truncated, gamma, lam)
+    my = adapters.values_stream(my_gae, "returns.gae")
     assert_conforms(my, "returns.gae")
 
 ``time_major`` -- arrays ``[T, ...]`` instead of ``[..., T]`` (the same as ``check(..., time_major=True)``)::
