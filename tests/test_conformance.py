@@ -320,6 +320,16 @@ def test_output_adapters():
 
     assert check(adapters.outputs(errors, "returns.vtrace", plus_values=(0,)), "returns.vtrace", examples=N).passed
 
+    from collections import namedtuple
+    VTraceOutput = namedtuple("VTraceOutput", ["errors", "pg_advantage", "q_estimate"])
+
+    def named(*args):  # rlax's VTraceOutput fields
+        vs, pg = my_vtrace(*args)
+        return VTraceOutput(vs - np.asarray(args[1], dtype=np.float64), pg, None)
+
+    wrapped = adapters.outputs(named, "returns.vtrace", pick=("errors", "pg_advantage"), plus_values=(0,))
+    assert check(wrapped, "returns.vtrace", examples=N).passed
+
     def adv_target(*args):  # torchrl's GAE: (advantage, value_target); we check the advantage
         a = my_gae(*args)
         return a, a + np.asarray(args[1], dtype=np.float64)
@@ -412,3 +422,29 @@ def test_same_seed_same_result():
     a = check(bug, "returns.vtrace", examples=30, seed=3)
     b = check(bug, "returns.vtrace", examples=30, seed=3)
     assert str(a) == str(b)
+
+
+def test_precision_float32_accepts_float32_internal_arithmetic_only():
+    def f32_inside(*args):  # a float64-input GAE that computes in float32 (as SB3's buffers do)
+        cast = [np.asarray(a, np.float32) if np.ndim(a) and np.asarray(a).dtype.kind == "f" else a for a in args]
+        return my_gae(*cast).astype(np.float32)
+
+    strict = check(f32_inside, "returns.gae", examples=N, dtypes=("float64",))
+    assert not strict.passed
+    assert check(f32_inside, "returns.gae", examples=N, dtypes=("float64",), precision="float32").passed
+    # float32 rounding is no cover for a real bug
+    buggy = partial(my_gae, bug="truncation-as-termination")
+    assert not check(buggy, "returns.gae", examples=N, precision="float32").passed
+
+
+def test_reference_override_states_a_convention():
+    def clamped_k3(log_p, log_q, kind):  # verl/OpenRLHF-style clamp of the estimate
+        return np.clip(my_kl(log_p, log_q, kind), -10.0, 10.0)
+
+    assert not check(clamped_k3, "divergences.kl_estimator", examples=N, kind="k3").passed
+    from reference_impls import divergences
+
+    def model(log_p, log_q, kind):
+        return np.clip(divergences.kl_estimator(log_p, log_q, kind), -10.0, 10.0)
+
+    assert check(clamped_k3, "divergences.kl_estimator", examples=N, kind="k3", reference=model).passed
