@@ -540,7 +540,10 @@ def _verl_rollout_is(level: str) -> Callable[[], Callable[..., Any]]:
 
 def _verl_is_model(level: str) -> Callable[..., Any]:
     def model(learner_log_probs: Any, sampler_log_probs: Any, mask: Any, cap: Any = None) -> Any:
-        """The reference with verl's SAFETY_BOUND: log-weights clamped to [-20, 20] before exp."""
+        """The reference with verl's SAFETY_BOUND: log-weights clamped to [-20, 20] before exp; a batch with no
+        valid token is rejected (ValueError), as verl does."""
+        if not np.any(np.asarray(mask, dtype=bool)):
+            raise ValueError("mask: verl rejects a batch with no valid token")
         lr = np.where(np.asarray(mask, dtype=bool),
                       np.asarray(learner_log_probs, np.float64) - np.asarray(sampler_log_probs, np.float64), 0.0)
         if level == "token":
@@ -670,7 +673,10 @@ CHECKS: list[PeerCheck] = [
     # torchrl
     PeerCheck("torchrl", "torchrl generalized_advantage_estimate -> advantage", "returns.gae",
               "[*B, T, 1] tensors; done = terminated | truncated, terminated; output 0 of (advantage, value_target)",
-              _torchrl_gae(0)),
+              _torchrl_gae(0),
+              note="float64 inputs are not computed in float64: torchrl forms the discount factors as "
+                   "gamma * (~done).int(), a tensor of torch's default dtype (float32 unless the user sets "
+                   "torch.set_default_dtype(torch.float64)); PEERS.md section 5.3 saw the same 1e-6-level errors."),
     PeerCheck("torchrl", "torchrl generalized_advantage_estimate -> value_target", "returns.lambda_returns",
               "as above, output 1; next_values[t] = values[t+1] inside episodes", _torchrl_gae(1)),
     PeerCheck("torchrl", "torchrl vec_generalized_advantage_estimate -> advantage", "returns.gae",
@@ -693,7 +699,8 @@ CHECKS: list[PeerCheck] = [
     # SB3, tianshou
     PeerCheck("stable-baselines3", "RolloutBuffer.compute_returns_and_advantage -> advantages", "returns.gae",
               "[T, n_envs] buffer filled step by step; episode_starts = dones shifted; truncation by SB3's timeout "
-              "trick (reward += gamma V(final obs)); next_values[t] = values[t+1] inside episodes", _sb3_gae(0)),
+              "trick (reward += gamma V(final obs)); next_values[t] = values[t+1] inside episodes", _sb3_gae(0),
+              note="SB3's rollout buffers are float32 arrays, so float64 inputs are stored and computed in float32."),
     PeerCheck("stable-baselines3", "RolloutBuffer.compute_returns_and_advantage -> returns", "returns.lambda_returns",
               "as above", _sb3_gae(1)),
     PeerCheck("tianshou", "tianshou.algorithm.algorithm_base._gae", "returns.gae",
@@ -721,7 +728,8 @@ CHECKS: list[PeerCheck] = [
               {"std": "sample", "eps": 1e-6}),
     PeerCheck("verl", "rollout_corr_helper.compute_rollout_correction_weights (token)", "mismatch.token_is_weights",
               "log_ratio = learner - sampler, response_mask; rollout_is_threshold = cap", _verl_rollout_is("token"),
-              {"cap": 2.0}, convention=("verl clamps log-ratios to [-20, 20] (SAFETY_BOUND) before exp",
+              {"cap": 2.0}, convention=("verl clamps log-ratios to [-20, 20] (SAFETY_BOUND) before exp, and raises "
+                                         "ValueError on a batch with no valid token (the reference returns zeros)",
                                          _verl_is_model("token"))),
     PeerCheck("verl", "rollout_corr_helper.compute_rollout_correction_weights (sequence)",
               "mismatch.sequence_is_weights", "as above; the weight read at each row's first policy token",
@@ -781,11 +789,19 @@ def _short(v: Any) -> str:
     return repr(v)
 
 
+def _precise(v: Any) -> str:
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_precise(x) for x in v) + ")"
+    if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+        return np.array2string(v, separator=",", precision=10, threshold=12, max_line_width=10_000).replace("\n", "")
+    return _short(v)
+
+
 def _cx(r: ConformanceResult) -> str:
     if r.counterexample is None:
         return ""
     args = "; ".join(f"{k}={_short(v)}" for k, v in r.counterexample.items())
-    return f"`{args}` -> ours `{_short(r.expected)}`, peer `{_short(r.got)}`"
+    return f"`{args}` -> ours `{_precise(r.expected)}`, peer `{_precise(r.got)}`"
 
 
 def _verdict(pc: PeerCheck, fn: Callable[..., Any], dtype: str, examples: int, seed: int) -> str:
@@ -860,14 +876,14 @@ def run(examples: int = 100, seed: int = 0, only: str | None = None) -> str:
             except Exception as exc:  # a crash of the adapter is a row, not a stopped report
                 cells.append(f"error running the check: {type(exc).__name__}: {exc}")
         fixed = (" Fixed: " + ", ".join(f"{k}={v!r}" for k, v in pc.fixed.items()) + ".") if pc.fixed else ""
-        lines.append(f"| {pc.peer} | {pc.function} | `{pc.target}` | {pc.adapter}.{fixed} | "
-                     + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
-        if pc.note and any("does not conform" in c for c in cells):
+        row = [pc.peer, pc.function, f"`{pc.target}`", f"{pc.adapter}.{fixed}", *cells]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |")
+        if pc.note:
             notes.append(f"- **{pc.function}**: {pc.note}")
         print(f"{pc.function}: {' / '.join(c[:40] for c in cells)}", file=sys.stderr)
     for peer, what, why in NOT_CHECKED:
         lines.append(f"| {peer} | {what} | - | - | not checked: {why} | not checked |")
-    lines += ["", "## Hand checks where a peer does not conform", ""]
+    lines += ["", "## Notes and hand checks", ""]
     lines += notes or ["None: every difference is a stated convention."]
     lines.append("")
     return "\n".join(lines)
