@@ -8,7 +8,7 @@ Per operation (GAE; V-trace), shape ``(B, T)`` in {(1024, 256), (256, 1024)} and
   no recurrence (the definition of ``bench_returns.py``; GAE: three floats in, one float64 out;
   V-trace: four floats in, two float64 out). Needs numba; without it there is no anchor and no ratio;
 * ours: :mod:`reference_impls.returns` on the compiled (numba) path and on the numpy path (selected with
-  the ``backend=`` keyword where the functions have it, else with the module flag ``returns._NUMBA``),
+  the ``backend=`` keyword),
   and the torch mirror :mod:`reference_impls.torch.returns` on CPU tensors (its default path);
 * rlax: ``jax.jit(jax.vmap(f))`` over the batch of ``rlax.truncated_generalized_advantage_estimation``
   (``values`` of length T + 1, ``discount_t = gamma (1 - terminated_t)``), of ``rlax.vtrace`` (vs only;
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import inspect
 import os
 import platform
 import sys
@@ -92,25 +91,12 @@ def import_peer(name: str) -> tuple[Any, str]:
 
 
 def have_numba() -> bool:
-    return bool(getattr(R, "_HAVE_NUMBA", getattr(R, "_NB", None) is not None))
+    return bool(R._HAVE_NUMBA)
 
 
 def ours(fn: Callable[..., Any], backend: str, *args: Any, **kw: Any) -> Callable[[], Any]:
-    """``fn(*args, **kw)`` on our ``backend`` ("numba" or "numpy"): the ``backend=`` keyword where ``fn`` has
-    it, else the module flag ``returns._NUMBA`` (restored after each call)."""
-    if "backend" in inspect.signature(fn).parameters:
-        return lambda: fn(*args, backend=backend, **kw)
-    flag = {"numba": True, "numpy": False}[backend]
-
-    def call() -> Any:
-        prev = R._NUMBA
-        R._NUMBA = flag
-        try:
-            return fn(*args, **kw)
-        finally:
-            R._NUMBA = prev
-
-    return call
+    """``fn(*args, **kw)`` on our ``backend`` ("numba" or "numpy"), chosen with the ``backend=`` keyword."""
+    return lambda: fn(*args, backend=backend, **kw)
 
 
 def make_inputs(B: int, T: int, dtype: Any, seed: int = 0) -> dict[str, np.ndarray]:

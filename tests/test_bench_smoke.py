@@ -133,21 +133,12 @@ def test_gpu_script_exits_0_and_says_not_run_without_cuda() -> None:
     assert "not run (no CUDA device" in proc.stdout
 
 
-def test_ours_selects_the_path_by_keyword_or_by_module_flag() -> None:
+def test_ours_selects_the_path_by_keyword() -> None:
     seen: list[Any] = []
 
     def with_keyword(a: int, *, backend: str = "auto") -> int:
         seen.append(backend)
         return a
 
-    assert BP.ours(with_keyword, "numpy", 1)() == 1 and seen == ["numpy"]
-    if not hasattr(BP.R, "_NUMBA"):
-        return  # the public functions take backend= here; the module flag is gone
-
-    def without_keyword(a: int) -> int:
-        seen.append(BP.R._NUMBA)
-        return a
-
-    prev = BP.R._NUMBA
-    assert BP.ours(without_keyword, "numpy", 2)() == 2 and BP.ours(without_keyword, "numba", 3)() == 3
-    assert seen[1:] == [False, True] and BP.R._NUMBA == prev
+    assert BP.ours(with_keyword, "numpy", 1)() == 1 and BP.ours(with_keyword, "numba", 2)() == 2
+    assert seen == ["numpy", "numba"]
