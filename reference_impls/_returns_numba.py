@@ -17,15 +17,17 @@ computes ``x`` into the output row and ``a`` into a small scratch block; then on
 pass runs the ``_ROWS`` independent recurrences interleaved (see :func:`_scan4`), which keeps the
 FMA pipeline busy; a last forward pass adds values / forms the V-trace pg advantages.
 
-Validation in the same passes: each kernel returns a status, 0 when the inputs are valid.
-A non-finite input makes the output at ``t = 0`` of its row non-finite (it enters ``x`` by
-multiplication, never by selection, and the recurrence carries NaN/inf backward through every
-coefficient, 0 included), so the kernels test one entry per row; ``log_rhos`` (which enters
-only through ``min``) is tested explicitly, and "both flags at one step" is OR-reduced in the
-forward pass. A non-zero status makes the wrapper run the numpy validation, which raises the
-exact ``ValueError`` of the numpy path (naming the argument); it can also be a false alarm
-(finite inputs whose result overflows), in which case the wrapper returns the result, as the
-numpy path does.
+Episode ends select, they never multiply: the recurrence adds ``a_t y_{t+1}`` through
+:func:`_times`, which is exactly 0 when either factor is 0, so an ``inf`` from an overflow in a
+later episode never turns an earlier one into NaN (``0 * inf``), and an importance ratio that
+overflowed to ``inf`` (``c_bar = inf``) times a zero trace, TD error or difference is 0, as in
+the loop ground truth.
+
+Validation in the same passes: each kernel returns a status, 0 when the inputs are valid. The
+forward pass accumulates ``x - x`` over every float input (NaN exactly when an entry is NaN or
+inf) and OR-reduces "both flags at one step". A non-zero status makes the wrapper run the numpy
+validation, which raises the exact ``ValueError`` of the numpy path (naming the argument). A
+result that overflows from finite inputs is not an error (as on the numpy path).
 """
 
 from __future__ import annotations
@@ -51,11 +53,17 @@ _jit_inline: Any = numba.njit(cache=True, fastmath=_FM, inline="always")
 
 
 @_jit_inline
+def _times(a: float, b: float) -> float:
+    """``a * b``, exactly 0 when either factor is 0 (also against ``inf`` or an overflowed ratio)."""
+    return a * b if (a != 0.0) & (b != 0.0) else 0.0
+
+
+@_jit_inline
 def _scan1(y: np.ndarray, a: np.ndarray, i: int, j: int, T: int) -> None:
     """``y[i, t] += a[j, t] * y[i, t + 1]`` for t = T-2 .. 0 (one row; ``a[j, T-1]`` is unused)."""
     acc = y[i, T - 1]
     for t in range(T - 2, -1, -1):
-        acc = y[i, t] + a[j, t] * acc
+        acc = y[i, t] + _times(a[j, t], acc)
         y[i, t] = acc
 
 
@@ -68,13 +76,13 @@ def _scan4(y: np.ndarray, a: np.ndarray, b0: int, T: int) -> None:
     y2 = y[b0 + 2, T - 1]
     y3 = y[b0 + 3, T - 1]
     for t in range(T - 2, -1, -1):
-        y0 = y[b0, t] + a[0, t] * y0
+        y0 = y[b0, t] + _times(a[0, t], y0)
         y[b0, t] = y0
-        y1 = y[b0 + 1, t] + a[1, t] * y1
+        y1 = y[b0 + 1, t] + _times(a[1, t], y1)
         y[b0 + 1, t] = y1
-        y2 = y[b0 + 2, t] + a[2, t] * y2
+        y2 = y[b0 + 2, t] + _times(a[2, t], y2)
         y[b0 + 2, t] = y2
-        y3 = y[b0 + 3, t] + a[3, t] * y3
+        y3 = y[b0 + 3, t] + _times(a[3, t], y3)
         y[b0 + 3, t] = y3
 
 
@@ -88,22 +96,15 @@ def _scan_block(y: np.ndarray, a: np.ndarray, b0: int, nb: int, T: int) -> None:
 
 
 @_jit_inline
-def _rows_finite(y: np.ndarray, b0: int, nb: int) -> bool:
-    ok = True
-    for j in range(nb):
-        ok = ok and math.isfinite(y[b0 + j, 0])
-    return ok
-
-
-@_jit_inline
-def _row_both_and_lr(te: np.ndarray, tr: np.ndarray, lr: np.ndarray, i: int, T: int) -> bool:
-    """Whether row i is bad: both flags at one step, or a non-finite log-ratio (``x - x`` is NaN
-    exactly for NaN/inf)."""
+def _row_bad4(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, x3: np.ndarray, te: np.ndarray, tr: np.ndarray,
+              i: int, T: int) -> bool:
+    """Whether row i of the inputs is bad: both flags at one step, or a non-finite entry of one of
+    the four float inputs (``x - x`` is NaN exactly for NaN/inf)."""
     both = False
     chk = 0.0
     for t in range(T):
         both |= te[i, t] & tr[i, t]
-        chk += lr[i, t] - lr[i, t]
+        chk += (x0[i, t] - x0[i, t]) + (x1[i, t] - x1[i, t]) + (x2[i, t] - x2[i, t]) + (x3[i, t] - x3[i, t])
     return both or not math.isfinite(chk)
 
 
@@ -174,6 +175,7 @@ def discounted_returns_kernel(r: np.ndarray, nv: np.ndarray, te: np.ndarray, tr:
         for j in range(nb):
             i = b0 + j
             both = False
+            chk = 0.0
             for t in range(T - 1):
                 cont = 1.0 - (te[i, t] | tr[i, t])
                 # bootstrap weight 1 at a truncation, 0 at a termination or inside an episode
@@ -181,12 +183,13 @@ def discounted_returns_kernel(r: np.ndarray, nv: np.ndarray, te: np.ndarray, tr:
                 out[i, t] = r[i, t] + (g * nv[i, t]) * boot
                 a[j, t] = g * cont
                 both |= te[i, t] & tr[i, t]
+                chk += (r[i, t] - r[i, t]) + (nv[i, t] - nv[i, t])
             t = T - 1
             out[i, t] = r[i, t] + (g * nv[i, t]) * (1.0 - te[i, t])
             both |= te[i, t] & tr[i, t]
-            bad |= both
+            chk += (r[i, t] - r[i, t]) + (nv[i, t] - nv[i, t])
+            bad |= both or not math.isfinite(chk)
         _scan_block(out, a, b0, nb, T)
-        bad |= not _rows_finite(out, b0, nb)
     return 1 if bad else 0
 
 
@@ -202,13 +205,14 @@ def gae_kernel(r: np.ndarray, v: np.ndarray, nv: np.ndarray, te: np.ndarray, tr:
         for j in range(nb):
             i = b0 + j
             both = False
+            chk = 0.0
             for t in range(T):
                 out[i, t] = r[i, t] + (g * nv[i, t]) * (1.0 - te[i, t]) - v[i, t]
                 a[j, t] = gl * (1.0 - (te[i, t] | tr[i, t]))
                 both |= te[i, t] & tr[i, t]
-            bad |= both
+                chk += (r[i, t] - r[i, t]) + (v[i, t] - v[i, t]) + (nv[i, t] - nv[i, t])
+            bad |= both or not math.isfinite(chk)
         _scan_block(out, a, b0, nb, T)
-        bad |= not _rows_finite(out, b0, nb)
     return 1 if bad else 0
 
 
@@ -227,26 +231,27 @@ def vtrace_kernel(r: np.ndarray, v: np.ndarray, nv: np.ndarray, lr: np.ndarray, 
         nb = min(_ROWS, B - b0)
         for j in range(nb):
             i = b0 + j
-            bad |= _row_both_and_lr(te, tr, lr, i, T)
+            bad |= _row_bad4(r, v, nv, lr, te, tr, i, T)
             _exp_row(lr, i, T, ratio, j, bits)
             for t in range(T):
                 rt = ratio[j, t]
                 td = r[i, t] + (g * nv[i, t]) * (1.0 - te[i, t]) - v[i, t]
                 pg[i, t] = td
-                vs[i, t] = min(rho_bar, rt) * td
-                a[j, t] = gl * min(c_bar, rt) if not (te[i, t] | tr[i, t]) else 0.0
+                vs[i, t] = _times(min(rho_bar, rt), td)
+                a[j, t] = _times(gl, min(c_bar, rt)) if not (te[i, t] | tr[i, t]) else 0.0
         _scan_block(vs, a, b0, nb, T)  # vs - values
-        bad |= not _rows_finite(vs, b0, nb)
         for j in range(nb):
             i = b0 + j
-            # pg_t = min(pg_rho_bar, ratio_t) (td_t + gamma (vs_{t+1} - next_values[t])) inside an episode
+            # pg_t = min(pg_rho_bar, ratio_t) (r_t + gamma vs_{t+1} - values[t]) inside an episode (next_values[t]
+            # drops out: never formed as td_t + gamma (vs_{t+1} - next_values[t]), which cancels), td_t at its end
             for t in range(T - 1):
-                gc = g * (1.0 - (te[i, t] | tr[i, t]))
-                q = vs[i, t + 1] + v[i, t + 1] - nv[i, t]
-                pg[i, t] = min(pg_rho_bar, ratio[j, t]) * (pg[i, t] + gc * q)
+                adv = pg[i, t]
+                if not (te[i, t] | tr[i, t]):
+                    adv = r[i, t] + _times(g, vs[i, t + 1] + v[i, t + 1]) - v[i, t]
+                pg[i, t] = _times(min(pg_rho_bar, ratio[j, t]), adv)
                 vs[i, t] += v[i, t]
             t = T - 1
-            pg[i, t] = min(pg_rho_bar, ratio[j, t]) * pg[i, t]
+            pg[i, t] = _times(min(pg_rho_bar, ratio[j, t]), pg[i, t])
             vs[i, t] += v[i, t]
     return 1 if bad else 0
 
@@ -265,16 +270,15 @@ def retrace_kernel(r: np.ndarray, q: np.ndarray, nq: np.ndarray, lr: np.ndarray,
         nb = min(_ROWS, B - b0)
         for j in range(nb):
             i = b0 + j
-            bad |= _row_both_and_lr(te, tr, lr, i, T)
+            bad |= _row_bad4(r, q, nq, lr, te, tr, i, T)
             _exp_row(lr, i, T, ratio, 0, bits)
             for t in range(T - 1):
                 # the trace of the next action weights the correction from step t + 1 onward
-                c = gl * min(c_bar, ratio[0, t + 1])
+                c = _times(gl, min(c_bar, ratio[0, t + 1]))
                 a[j, t] = c if not (te[i, t] | tr[i, t]) else 0.0
             for t in range(T):
                 out[i, t] = r[i, t] + (g * nq[i, t]) * (1.0 - te[i, t]) - q[i, t]
         _scan_block(out, a, b0, nb, T)  # target - q_values
-        bad |= not _rows_finite(out, b0, nb)
         for j in range(nb):
             i = b0 + j
             for t in range(T):

@@ -53,14 +53,29 @@ def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any
                                  f"got {t.device}")
         out[name] = t
     assert first is not None
-    term = as_bool_tensor(terminated, "terminated", first)
-    trunc = as_bool_tensor(truncated, "truncated", first)
+    term = as_bool_tensor(_float_flags(terminated, "terminated"), "terminated", first)
+    trunc = as_bool_tensor(_float_flags(truncated, "truncated"), "truncated", first)
     both = term & trunc
     if bool(both.any()):
         idx = tuple(int(i) for i in torch.nonzero(both)[0].tolist())
         raise ValueError(f"truncated: expected at most one of terminated/truncated per step, "
                          f"got both set at index {idx}")
     return out, term, trunc
+
+
+def _float_flags(x: Any, name: str) -> Any:
+    """Float flags holding exactly 0/1 (what torch users store) as bool; any other float value is a
+    ``ValueError`` naming ``name`` (as :func:`reference_impls.returns._check_flags`); other inputs
+    go on unchanged to :func:`as_bool_tensor`."""
+    if isinstance(x, torch.Tensor) and torch.is_floating_point(x):
+        bad = ~((x == 0) | (x == 1))
+        if bool(bad.any()):
+            n_bad = int(bad.sum())
+            raise ValueError(f"{name}: expected booleans or 0/1 values, got {n_bad} other "
+                             f"entr{'y' if n_bad == 1 else 'ies'} (e.g. {x[bad].flatten()[0].item()!r}) "
+                             f"in a tensor of shape {tuple(x.shape)} and dtype {x.dtype}")
+        return x.bool()
+    return x
 
 
 def _check_level(x: Any, name: str) -> float:
@@ -116,6 +131,33 @@ def _scan(x: torch.Tensor, a: torch.Tensor, method: str) -> torch.Tensor:
     return _scan_doubling(x, a) if method == "scan" else _scan_loop(x, a)
 
 
+def _times(a: torch.Tensor | float, b: torch.Tensor) -> torch.Tensor:
+    """``a * b``, exactly 0 where either factor is 0: a 0 (an episode cut, gamma or lambda) removes its
+    term whatever the other factor, and an importance ratio that overflowed to ``inf`` stands for a
+    finite number, so it times 0 is 0 (``0 * inf`` would be NaN). As in the numpy reference."""
+    p = a * b
+    zero = (b == 0) | (a == 0)
+    return torch.where(zero, torch.zeros_like(p), p)
+
+
+def _scan_safe(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The recurrence sequentially in time with every product through :func:`_times` (the association
+    of the loop ground truth): an ``inf`` in a later episode stays out of an earlier one. Used when the
+    fast scan's result is not finite (an overflow, or an inf ratio with an inf level)."""
+    shape = x.shape
+    T = shape[-1]
+    xt = x.reshape(-1, T).t()
+    at = a.reshape(-1, T).t()
+    rows = [xt[T - 1]]
+    for t in range(T - 2, -1, -1):
+        rows.append(xt[t] + _times(at[t], rows[-1]))
+    return torch.stack(rows[::-1], dim=0).t().reshape(shape)
+
+
+def _finite(*ts: torch.Tensor) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in ts)
+
+
 def reverse_linear_scan(x: torch.Tensor, a: torch.Tensor, *, method: str = "auto") -> torch.Tensor:
     """``y[..., t] = x[..., t] + a[..., t] y[..., t + 1]`` with ``y[..., T] = 0`` (time last)."""
     xs = as_float_tensor(x, "x", min_ndim=1)
@@ -144,7 +186,10 @@ def discounted_returns(rewards: torch.Tensor, next_values: torch.Tensor, termina
     cont = _continue_mask(term, trunc)
     boot = (~term & ~cont).to(r.dtype)
     x = r + g * boot * nv
-    return _scan(x, g * cont.to(r.dtype), m)
+    out = _scan(x, g * cont.to(r.dtype), m)
+    if not _finite(out):  # an overflow: episode cuts must select, not multiply by 0
+        out = _scan_safe(x, g * cont.to(r.dtype))
+    return out
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor,
@@ -158,7 +203,10 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, 
     m = _check_method(method, r)
     cont = _continue_mask(term, trunc)
     delta = r + g * (~term).to(r.dtype) * nv - v
-    return _scan(delta, (g * lm) * cont.to(r.dtype), m)
+    out = _scan(delta, (g * lm) * cont.to(r.dtype), m)
+    if not _finite(out):  # an overflow: episode cuts must select, not multiply by 0
+        out = _scan_safe(delta, (g * lm) * cont.to(r.dtype))
+    return out
 
 
 def lambda_returns(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
@@ -191,6 +239,12 @@ def vtrace(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tenso
     q = nv.clone()
     q[..., :-1] = torch.where(cont[..., :-1], vs[..., 1:], nv[..., :-1])
     pg = ratio.clamp(max=pb) * (r + disc * q - v)
+    if not _finite(vs, pg):  # an overflow (or an inf ratio with an inf level): recompute selecting
+        a = torch.where(cont, _times(g * lm, ratio.clamp(max=cb)), torch.zeros_like(ratio))
+        vs = v + _scan_safe(_times(ratio.clamp(max=rb), td), a)
+        q = nv.clone()
+        q[..., :-1] = torch.where(cont[..., :-1], vs[..., 1:], nv[..., :-1])
+        pg = _times(ratio.clamp(max=pb), r + _times(disc, q) - v)
     return vs, pg
 
 
@@ -211,4 +265,8 @@ def retrace(rewards: torch.Tensor, q_values: torch.Tensor, next_expected_q: torc
     c_next = torch.zeros_like(ratio)
     c_next[..., :-1] = ratio[..., 1:].clamp(max=cb)
     delta = r + g * (~term).to(r.dtype) * nq - q
-    return q + _scan(delta, (g * lm) * c_next * cont.to(r.dtype), m)
+    out = q + _scan(delta, (g * lm) * c_next * cont.to(r.dtype), m)
+    if not _finite(out):  # an overflow (or an inf ratio with c_bar = inf): recompute selecting
+        a = torch.where(cont, _times(g * lm, c_next), torch.zeros_like(c_next))
+        out = q + _scan_safe(delta, a)
+    return out
