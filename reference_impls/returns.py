@@ -433,6 +433,13 @@ def lambda_returns(rewards: Any, values: Any, next_values: Any, terminated: Any,
     ``G^lam_t = r_t + gamma (1 - terminated_t) next_values[t]`` at its end (Sutton & Barto
     2018, eq. 12.18 with bootstrapping at cuts).
     """
+    if _NUMBA:
+        floats = {"rewards": rewards, "values": values, "next_values": next_values}
+        (r, v, nv), te, tr, shape, (g, lm) = _fast_inputs(
+            floats, terminated, truncated, lambda: (_check_unit(gamma, "gamma"), _check_unit(lam, "lam")))
+        out = np.empty(r.shape)
+        _fast_status(_NB.lambda_returns_kernel(r, v, nv, te, tr, g, g * lm, out), floats, terminated, truncated)
+        return out.reshape(shape)
     adv = gae(rewards, values, next_values, terminated, truncated, gamma, lam)
     with np.errstate(over="ignore", invalid="ignore"):
         adv += np.asarray(values, dtype=np.float64)

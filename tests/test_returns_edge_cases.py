@@ -152,6 +152,28 @@ def test_overflowed_ratio(path: str, case: Any) -> None:
     assert_matches(call(path, fn, floats, term, trunc, *scalars), exact(fn, floats, term, trunc, *scalars))
 
 
+@pytest.mark.parametrize("row", [0, 3, 9])
+def test_overflow_cases_inside_a_batch(path: str, row: int) -> None:
+    """Every case above as one row of an 11-row batch (the compiled kernels work on tiles of 8 rows and
+    recompute a tile whose result is not finite): the case's row and every ordinary row are right."""
+    rng = np.random.default_rng(row)
+    for fn, floats, term, trunc, scalars in CASES_RATIO + CASES_CUT:
+        T = len(term)
+        n = N_FLOATS[fn]
+        batch = [rng.normal(size=(11, T)) for _ in range(n)]
+        te = np.zeros((11, T), dtype=bool)
+        tr = np.zeros((11, T), dtype=bool)
+        te[1, 1] = True
+        tr[5, 0] = True
+        for k in range(n):
+            batch[k][row] = floats[k]
+        te[row], tr[row] = np.asarray(term, dtype=bool), np.asarray(trunc, dtype=bool)
+        got = call(path, fn, batch, te, tr, *scalars)  # type: ignore[arg-type]
+        for b in range(11):
+            want = exact(fn, [x[b].tolist() for x in batch], te[b].tolist(), tr[b].tolist(), *scalars)
+            assert_matches(tuple(g[b] for g in got), want, rtol=1e-12, atol=1e-12)
+
+
 def test_loop_exp_does_not_raise() -> None:
     """The loop ground truth takes exp of log-ratios past 709 (math.exp raised OverflowError)."""
     vs, pg = RL.vtrace_loop(R3, V3, NV3, [0.0, 710.0, 1e4], [0, 0, 0], [0, 0, 0], 0.9, 1.0, 1.0, 1.0, 1.0)
