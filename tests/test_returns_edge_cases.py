@@ -1,5 +1,6 @@
 """Numerical edge cases of the value targets, on every execution path (numba kernels, numpy fallback,
-plain-loop ground truth, torch doubling scan and torch time-major loop).
+plain-loop ground truth, torch doubling scan and torch time-major loop, and torch ``method="auto"``,
+which on CPU tensors without autograd runs the compiled kernels zero-copy).
 
 Reproducers of issue 11 item 8 (overflowed importance ratios with ``c_bar = inf``, gamma or lambda 0),
 issue 14 item 1 (episodes are independent under overflow: a cut selects, it never multiplies by 0)
@@ -26,7 +27,7 @@ from reference_impls import returns as R
 
 RL: Any = _RL  # called with unpacked argument lists below
 
-PATHS = ["numba", "numpy", "loop", "torch-scan", "torch-loop"]
+PATHS = ["numba", "numpy", "loop", "torch-scan", "torch-loop", "torch-auto"]
 N_FLOATS = {"discounted_returns": 2, "gae": 3, "lambda_returns": 3, "vtrace": 4, "retrace": 4}
 INF = math.inf
 BIG_LOG = 800.0  # exp(800) overflows float64 (largest ~ exp(709.78))
@@ -239,9 +240,6 @@ def test_vtrace_pg_independent_of_dropped_next_value(path: str, big: float) -> N
 
 
 # --------------------------------------------------------------------------- float flags (issue 13 item 6)
-
-VALIDATING = ["numba", "numpy", "torch-scan", "torch-loop"]
-
 
 def _flags_call(path: str, te: Any, tr: Any) -> np.ndarray:
     rng = np.random.default_rng(5)

@@ -1,10 +1,17 @@
 """Torch mirror of :mod:`reference_impls.returns`: same names, arguments and semantics.
 
 Every function keeps the dtype and device of its float inputs (float32 stays float32) and
-runs on any device. Flags are bool tensors (or 0/1 integer tensors) on the same device.
-Conventions (time axis last, Gymnasium ``terminated``/``truncated``, the end of the array
-is a cut that bootstraps from ``next_values[..., T - 1]``, ratios as ``log_rhos``) are those
-of :mod:`reference_impls.returns`; see its docstring.
+runs on any device. Flags are bool tensors, or integer or float tensors holding exactly 0/1, on
+the same device. Conventions (time axis last, Gymnasium ``terminated``/``truncated``, the end of
+the array is a cut that bootstraps from ``next_values[..., T - 1]``, ratios as ``log_rhos``) are
+those of :mod:`reference_impls.returns`; see its docstring.
+
+**CPU tensors without autograd** (``method="auto"``, numba installed, float32 or float64 inputs on
+the CPU, no input that requires a gradient while grad mode is on) run the compiled kernels of
+:mod:`reference_impls._returns_numba` zero-copy: the kernels read the tensors' memory through numpy
+views and write outputs of the input dtype (the recurrence runs in float64 registers). Every other
+call -- autograd, CUDA, float16/bfloat16, or an explicit ``method="loop"``/``"scan"`` -- runs the
+torch implementation below.
 
 The backward recurrence ``y_t = x_t + a_t y_{t+1}`` is solved by
 
@@ -18,6 +25,7 @@ The backward recurrence ``y_t = x_t + a_t y_{t+1}`` is solved by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,18 +33,25 @@ import torch
 from reference_impls._validation import check_gamma
 from reference_impls.torch._validation import as_bool_tensor, as_float_tensor
 
+try:  # the compiled CPU kernels (the optional `fast` extra)
+    from reference_impls import _returns_numba as _NB
+except ImportError:  # pragma: no cover - depends on the environment
+    _NB = None  # type: ignore[assignment]
+
 __all__ = ["discounted_returns", "gae", "lambda_returns", "retrace", "reverse_linear_scan", "vtrace"]
 
 _METHODS = ("auto", "loop", "scan")
 
 
-def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any
+def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any, *, full: bool = True
                      ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Validated sequences and flags. ``full=False`` leaves out the two whole-tensor checks (finite
+    values, both flags at one step) that the compiled kernels make in their own pass."""
     out: dict[str, torch.Tensor] = {}
     first: torch.Tensor | None = None
     first_name = ""
     for name, x in floats.items():
-        t = as_float_tensor(x, name, min_ndim=1)
+        t = as_float_tensor(x, name, min_ndim=1, finite=full)
         if first is None:
             first, first_name = t, name
             if t.shape[-1] < 1:
@@ -55,6 +70,8 @@ def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any
     assert first is not None
     term = as_bool_tensor(_float_flags(terminated, "terminated"), "terminated", first)
     trunc = as_bool_tensor(_float_flags(truncated, "truncated"), "truncated", first)
+    if not full:
+        return out, term, trunc
     both = term & trunc
     if bool(both.any()):
         idx = tuple(int(i) for i in torch.nonzero(both)[0].tolist())
@@ -76,6 +93,42 @@ def _float_flags(x: Any, name: str) -> Any:
                              f"in a tensor of shape {tuple(x.shape)} and dtype {x.dtype}")
         return x.bool()
     return x
+
+
+def _compiled(kernel: str, floats: dict[str, Any], terminated: Any, truncated: Any, method: str,
+              scalars: Callable[[], tuple[float, ...]], n_out: int) -> tuple[torch.Tensor, ...] | None:
+    """The compiled CPU kernel of :mod:`reference_impls._returns_numba`, zero-copy, for a call that
+    needs no autograd: ``method="auto"``, numba installed, every input a CPU tensor of one float dtype
+    (float32 or float64) with no gradient wanted. The kernel reads the tensors' memory through numpy
+    views and writes outputs of the inputs' dtype (the recurrence itself runs in float64). Returns
+    None when the call takes the torch implementation (autograd, CUDA, another dtype, or an
+    explicit ``method``). Bad input raises the same ``ValueError`` as the torch path."""
+    if _NB is None or method != "auto":
+        return None
+    ts = list(floats.values())
+    if not all(isinstance(t, torch.Tensor) for t in ts):
+        return None  # the torch path's validation names the argument
+    if ts[0].dtype not in (torch.float32, torch.float64):
+        return None
+    grad = torch.is_grad_enabled()
+    if any(t.device.type != "cpu" or (grad and t.requires_grad) for t in ts):
+        return None
+    try:
+        arrs, term, trunc = _check_sequences(floats, terminated, truncated, full=False)
+        vals = scalars()
+    except ValueError:
+        _check_sequences(floats, terminated, truncated)  # the torch path's first error, if it comes earlier
+        raise
+    first = next(iter(arrs.values()))
+    shape = first.shape
+    T = shape[-1]
+    views = [a.detach().contiguous().numpy().reshape(-1, T) for a in arrs.values()]
+    flags = [f.contiguous().numpy().reshape(-1, T) for f in (term, trunc)]
+    outs = tuple(torch.empty(shape, dtype=first.dtype) for _ in range(n_out))
+    status = getattr(_NB, kernel)(*views, *flags, *vals, *(o.numpy().reshape(-1, T) for o in outs))
+    if status:  # a non-finite input or both flags at one step: the full checks raise (an overflow passes)
+        _check_sequences(floats, terminated, truncated)
+    return outs
 
 
 def _check_level(x: Any, name: str) -> float:
@@ -170,6 +223,12 @@ def reverse_linear_scan(x: torch.Tensor, a: torch.Tensor, *, method: str = "auto
     return _scan(xs, as_, _check_method(method, xs))
 
 
+def _gl(gamma: Any, lam: Any) -> tuple[float, float]:
+    """``(gamma, gamma * lam)``, each checked in [0, 1] (the GAE kernels' scalars)."""
+    g = check_gamma(gamma, "gamma", allow_one=True)
+    return g, g * check_gamma(lam, "lam", allow_one=True)
+
+
 def _continue_mask(term: torch.Tensor, trunc: torch.Tensor) -> torch.Tensor:
     cont = ~(term | trunc)
     cont[..., -1] = False
@@ -179,7 +238,12 @@ def _continue_mask(term: torch.Tensor, trunc: torch.Tensor) -> torch.Tensor:
 def discounted_returns(rewards: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor,
                        truncated: torch.Tensor, gamma: float, *, method: str = "auto") -> torch.Tensor:
     """Mirror of :func:`reference_impls.returns.discounted_returns`."""
-    arrs, term, trunc = _check_sequences({"rewards": rewards, "next_values": next_values}, terminated, truncated)
+    floats = {"rewards": rewards, "next_values": next_values}
+    fast = _compiled("discounted_returns_kernel", floats, terminated, truncated, method,
+                     lambda: (check_gamma(gamma, "gamma", allow_one=True),), 1)
+    if fast is not None:
+        return fast[0]
+    arrs, term, trunc = _check_sequences(floats, terminated, truncated)
     g = check_gamma(gamma, "gamma", allow_one=True)
     m = _check_method(method, arrs["rewards"])
     r, nv = arrs["rewards"], arrs["next_values"]
@@ -195,8 +259,11 @@ def discounted_returns(rewards: torch.Tensor, next_values: torch.Tensor, termina
 def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor,
         truncated: torch.Tensor, gamma: float, lam: float, *, method: str = "auto") -> torch.Tensor:
     """Mirror of :func:`reference_impls.returns.gae`."""
-    arrs, term, trunc = _check_sequences({"rewards": rewards, "values": values, "next_values": next_values},
-                                         terminated, truncated)
+    floats = {"rewards": rewards, "values": values, "next_values": next_values}
+    fast = _compiled("gae_kernel", floats, terminated, truncated, method, lambda: _gl(gamma, lam), 1)
+    if fast is not None:
+        return fast[0]
+    arrs, term, trunc = _check_sequences(floats, terminated, truncated)
     g = check_gamma(gamma, "gamma", allow_one=True)
     lm = check_gamma(lam, "lam", allow_one=True)
     r, v, nv = arrs["rewards"], arrs["values"], arrs["next_values"]
@@ -213,6 +280,10 @@ def lambda_returns(rewards: torch.Tensor, values: torch.Tensor, next_values: tor
                    terminated: torch.Tensor, truncated: torch.Tensor, gamma: float, lam: float, *,
                    method: str = "auto") -> torch.Tensor:
     """Mirror of :func:`reference_impls.returns.lambda_returns` (``values + gae``)."""
+    fast = _compiled("lambda_returns_kernel", {"rewards": rewards, "values": values, "next_values": next_values},
+                     terminated, truncated, method, lambda: _gl(gamma, lam), 1)
+    if fast is not None:
+        return fast[0]
     return values + gae(rewards, values, next_values, terminated, truncated, gamma, lam, method=method)
 
 
@@ -221,13 +292,17 @@ def vtrace(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tenso
            rho_bar: float = 1.0, c_bar: float = 1.0, pg_rho_bar: float = 1.0, *,
            method: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror of :func:`reference_impls.returns.vtrace`; returns ``(vs, pg_advantages)``."""
-    arrs, term, trunc = _check_sequences({"rewards": rewards, "values": values, "next_values": next_values,
-                                          "log_rhos": log_rhos}, terminated, truncated)
-    g = check_gamma(gamma, "gamma", allow_one=True)
-    lm = check_gamma(lam, "lam", allow_one=True)
-    rb = _check_level(rho_bar, "rho_bar")
-    cb = _check_level(c_bar, "c_bar")
-    pb = _check_level(pg_rho_bar, "pg_rho_bar")
+    floats = {"rewards": rewards, "values": values, "next_values": next_values, "log_rhos": log_rhos}
+
+    def scalars() -> tuple[float, ...]:
+        return (check_gamma(gamma, "gamma", allow_one=True), check_gamma(lam, "lam", allow_one=True),
+                _check_level(rho_bar, "rho_bar"), _check_level(c_bar, "c_bar"), _check_level(pg_rho_bar, "pg_rho_bar"))
+
+    fast = _compiled("vtrace_kernel", floats, terminated, truncated, method, scalars, 2)
+    if fast is not None:
+        return fast[0], fast[1]
+    arrs, term, trunc = _check_sequences(floats, terminated, truncated)
+    g, lm, rb, cb, pb = scalars()
     r, v, nv = arrs["rewards"], arrs["values"], arrs["next_values"]
     m = _check_method(method, r)
     ratio = torch.exp(arrs["log_rhos"])
@@ -252,12 +327,17 @@ def retrace(rewards: torch.Tensor, q_values: torch.Tensor, next_expected_q: torc
             terminated: torch.Tensor, truncated: torch.Tensor, gamma: float, lam: float = 1.0,
             c_bar: float = 1.0, *, method: str = "auto") -> torch.Tensor:
     """Mirror of :func:`reference_impls.returns.retrace`."""
-    arrs, term, trunc = _check_sequences({"rewards": rewards, "q_values": q_values,
-                                          "next_expected_q": next_expected_q, "log_rhos": log_rhos},
-                                         terminated, truncated)
-    g = check_gamma(gamma, "gamma", allow_one=True)
-    lm = check_gamma(lam, "lam", allow_one=True)
-    cb = _check_level(c_bar, "c_bar")
+    floats = {"rewards": rewards, "q_values": q_values, "next_expected_q": next_expected_q, "log_rhos": log_rhos}
+
+    def scalars() -> tuple[float, ...]:
+        return (check_gamma(gamma, "gamma", allow_one=True), check_gamma(lam, "lam", allow_one=True),
+                _check_level(c_bar, "c_bar"))
+
+    fast = _compiled("retrace_kernel", floats, terminated, truncated, method, scalars, 1)
+    if fast is not None:
+        return fast[0]
+    arrs, term, trunc = _check_sequences(floats, terminated, truncated)
+    g, lm, cb = scalars()
     r, q, nq = arrs["rewards"], arrs["q_values"], arrs["next_expected_q"]
     m = _check_method(method, r)
     ratio = torch.exp(arrs["log_rhos"])
