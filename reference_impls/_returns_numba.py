@@ -258,7 +258,7 @@ def _discounted_fill(r: np.ndarray, nv: np.ndarray, te: np.ndarray, tr: np.ndarr
     """``x`` of the tile's rows into ``out``, ``anyend``; whether an input is bad."""
     for t in range(T):
         anyend[t] = False
-    n_bad = 0  # integer count: a sum reduction LLVM vectorizes (a bool |= reduction vectorizes worse)
+    n_bad = np.int64(0)  # integer count: a sum reduction LLVM vectorizes (a bool |= reduction vectorizes worse)
     for j in range(nb):
         i = b0 + j
         for t in range(T):
@@ -272,7 +272,7 @@ def _discounted_fill(r: np.ndarray, nv: np.ndarray, te: np.ndarray, tr: np.ndarr
         x = r[i, t] + (g * nv[i, t]) * (1.0 - te[i, t])
         out[i, t] = x
         n_bad += np.int64((x - x) != 0.0)
-    return n_bad > 0
+    return bool(n_bad > 0)
 
 
 @_jit
@@ -295,7 +295,7 @@ def _gae_fill(r: np.ndarray, v: np.ndarray, nv: np.ndarray, te: np.ndarray, tr: 
     """TD errors of the tile's rows into ``out``, ``anyend``; whether an input is bad."""
     for t in range(T):
         anyend[t] = False
-    n_bad = 0  # integer count: a sum reduction LLVM vectorizes (a bool |= reduction vectorizes worse)
+    n_bad = np.int64(0)  # integer count: a sum reduction LLVM vectorizes (a bool |= reduction vectorizes worse)
     for j in range(nb):
         i = b0 + j
         for t in range(T):
@@ -304,7 +304,7 @@ def _gae_fill(r: np.ndarray, v: np.ndarray, nv: np.ndarray, te: np.ndarray, tr: 
             anyend[t] |= te[i, t] | tr[i, t]
             # both flags at one step; x - x is NaN iff x is not finite (nv enters x at every step)
             n_bad += np.int64(te[i, t] & tr[i, t]) + np.int64((x - x) != 0.0)
-    return n_bad > 0
+    return bool(n_bad > 0)
 
 
 @_jit
@@ -344,7 +344,7 @@ def _vtrace_fill(r: np.ndarray, v: np.ndarray, nv: np.ndarray, lr: np.ndarray, t
                  g: float, gl: float, rho_bar: float, c_bar: float, vs: np.ndarray, pg: np.ndarray, a: np.ndarray,
                  ratio: np.ndarray, bits: np.ndarray, b0: int, nb: int, T: int) -> bool:
     """Ratios, TD errors (into ``pg``), ``rho_t td_t`` (into ``vs``) and traces of the tile's rows."""
-    n_bad = 0  # integer count: a sum reduction LLVM vectorizes (a bool |= reduction vectorizes worse)
+    n_bad = np.int64(0)  # integer count: a sum reduction LLVM vectorizes (a bool |= reduction vectorizes worse)
     for j in range(nb):
         i = b0 + j
         _exp_row(lr, i, T, ratio, j, bits)
@@ -356,7 +356,7 @@ def _vtrace_fill(r: np.ndarray, v: np.ndarray, nv: np.ndarray, lr: np.ndarray, t
             a[j, t] = 0.0 if te[i, t] | tr[i, t] else _times(gl, min(c_bar, rt))
             n_bad += np.int64(te[i, t] & tr[i, t]) + np.int64(((td - td) + (lr[i, t] - lr[i, t])) != 0.0)
         a[j, T - 1] = 0.0  # the end of the array is a cut
-    return n_bad > 0
+    return bool(n_bad > 0)
 
 
 @_jit
@@ -404,7 +404,7 @@ def vtrace_kernel(r: np.ndarray, v: np.ndarray, nv: np.ndarray, lr: np.ndarray, 
 def _retrace_fill(r: np.ndarray, q: np.ndarray, nq: np.ndarray, lr: np.ndarray, te: np.ndarray, tr: np.ndarray,
                   g: float, gl: float, c_bar: float, out: np.ndarray, a: np.ndarray, ratio: np.ndarray,
                   bits: np.ndarray, b0: int, nb: int, T: int) -> bool:
-    n_bad = 0  # integer count: a sum reduction LLVM vectorizes (a bool |= reduction vectorizes worse)
+    n_bad = np.int64(0)  # integer count: a sum reduction LLVM vectorizes (a bool |= reduction vectorizes worse)
     for j in range(nb):
         i = b0 + j
         _exp_row(lr, i, T, ratio, 0, bits)
@@ -416,7 +416,7 @@ def _retrace_fill(r: np.ndarray, q: np.ndarray, nq: np.ndarray, lr: np.ndarray, 
             x = r[i, t] + (g * nq[i, t]) * (1.0 - te[i, t]) - q[i, t]
             out[i, t] = x
             n_bad += np.int64(te[i, t] & tr[i, t]) + np.int64(((x - x) + (lr[i, t] - lr[i, t])) != 0.0)
-    return n_bad > 0
+    return bool(n_bad > 0)
 
 
 @_jit

@@ -124,7 +124,8 @@ def _compiled(kernel: str, floats: dict[str, Any], terminated: Any, truncated: A
     T = shape[-1]
     views = [a.detach().contiguous().numpy().reshape(-1, T) for a in arrs.values()]
     flags = [f.contiguous().numpy().reshape(-1, T) for f in (term, trunc)]
-    outs = tuple(torch.empty(shape, dtype=first.dtype) for _ in range(n_out))
+    # one block for all outputs (two fresh blocks are trimmed and page-faulted in again on every call)
+    outs = torch.empty((n_out, *shape), dtype=first.dtype).unbind(0)
     status = getattr(_NB, kernel)(*views, *flags, *vals, *(o.numpy().reshape(-1, T) for o in outs))
     if status:  # a non-finite input or both flags at one step: the full checks raise (an overflow passes)
         _check_sequences(floats, terminated, truncated)
