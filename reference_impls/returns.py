@@ -28,6 +28,16 @@ inputs are prepared with whole-array numpy operations and the recurrence is solv
 :func:`reverse_linear_scan` (odd-even reduction over time, vectorized over the batch; a
 time-major whole-batch loop is available as ``method="loop"``). The plain per-element loops in
 :mod:`reference_impls._returns_loop` are the readable ground truth; tests check the two agree.
+
+Overflow (every path, tests/test_returns_edge_cases.py): an episode end *selects* -- it never
+multiplies a later value by 0 -- so an ``inf`` from an overflow in a later episode never turns an
+earlier one into NaN; and a product is exactly 0 when one factor is 0, also against an importance
+ratio that overflowed to ``inf`` (it stands for a finite number): gamma or lambda 0 with
+``c_bar = inf``, a zero TD error times an unclipped ratio. The numpy path (and the torch mirror)
+run their fast scans and, only when a result is not finite, recompute it sequentially with
+selection (the association of the loop ground truth). V-trace's pg advantages inside an episode
+are ``r_t + gamma vs_{t+1} - values[t]``: ``next_values[t]`` drops out and is never subtracted
+from ``vs_{t+1}`` (that cancels catastrophically when it is large).
 """
 
 from __future__ import annotations
