@@ -17,10 +17,12 @@ row, then one backward pass runs the 8 independent recurrences interleaved, then
 Retrace, lambda-returns) one forward elementwise pass finishes the rows while they are in cache.
 
 * GAE, lambda-returns and discounted returns have one coefficient ``c`` (gamma lambda, gamma)
-  inside an episode: the backward pass reads only ``x`` and a per-tile byte row "some row of the
-  tile has an episode end at t"; at such a step each row *selects* ``x_t`` (episode end) or
-  ``x_t + c y_{t+1}``. No coefficient array, and no ``0 * y`` at a cut, so an ``inf`` from an
-  overflow in a later episode never reaches an earlier one. ``c = 0`` is handled as "every step
+  inside an episode: when at most 1 step in 8 of a tile has an episode end, the backward pass
+  reads only ``x`` and a per-tile byte row "some row of the tile ends at t"; at such a step each
+  row *selects* ``x_t`` (episode end) or ``x_t + c y_{t+1}`` -- no coefficient array, and no
+  ``0 * y`` at a cut, so an ``inf`` from an overflow in a later episode never reaches an earlier
+  one. With more episode ends (short episodes) the per-end branch would dominate, and the tile
+  takes the V-trace route below with ``a_t`` in ``{0, c}``. ``c = 0`` is handled as "every step
   ends" (``0 * inf`` never formed).
 * V-trace and Retrace have a coefficient per step (the traces), kept in an ``[8, T]`` scratch.
   The backward pass is a plain multiply-add (:func:`_scan8`); a non-finite value anywhere in a
@@ -144,21 +146,41 @@ def _scan_const8(y: np.ndarray, te: np.ndarray, tr: np.ndarray, anyend: np.ndarr
 
 
 @_jit_inline
-def _scan_const_tile(y: np.ndarray, te: np.ndarray, tr: np.ndarray, anyend: np.ndarray, b0: int, nb: int,
-                     T: int, c: float) -> None:
-    """The one-coefficient recurrence of a tile, selecting at episode ends; ``c = 0``: ``y = x``
-    (every step ends its recursion; ``0 * inf`` is never formed)."""
-    if c == 0.0:
-        return
-    if nb == _ROWS:
-        _scan_const8(y, te, tr, anyend, b0, T, c)
-        return
+def _scan_select_rows(y: np.ndarray, te: np.ndarray, tr: np.ndarray, b0: int, nb: int, T: int, c: float) -> None:
+    """The one-coefficient recurrence row by row, selecting ``x_t`` at episode ends (always safe)."""
     for j in range(nb):
         i = b0 + j
         acc = 0.0
         for t in range(T - 1, -1, -1):
             acc = y[i, t] if te[i, t] | tr[i, t] else y[i, t] + c * acc
             y[i, t] = acc
+
+
+@_jit_inline
+def _scan_const_tile(y: np.ndarray, te: np.ndarray, tr: np.ndarray, anyend: np.ndarray, a: np.ndarray, b0: int,
+                     nb: int, T: int, c: float) -> bool:
+    """The one-coefficient recurrence of a tile; whether the caller must redo it (x again, then
+    :func:`_scan_select_rows`). ``c = 0``: ``y = x`` (every step ends; ``0 * inf`` never formed).
+
+    Few episode ends in the tile (at most 1 step in 8 has one): :func:`_scan_const8`, selecting at
+    them. Many (short episodes), where its per-end branch would dominate: the coefficients ``c`` or
+    0 into ``a`` and the multiply-add :func:`_scan8`, whose overflows :func:`_scan_tile` detects."""
+    if c == 0.0:
+        return False
+    if nb != _ROWS:
+        _scan_select_rows(y, te, tr, b0, nb, T, c)
+        return False
+    n_any = np.int64(0)
+    for t in range(T):
+        n_any += np.int64(anyend[t])
+    if 8 * n_any <= T:
+        _scan_const8(y, te, tr, anyend, b0, T, c)
+        return False
+    for j in range(nb):
+        i = b0 + j
+        for t in range(T):
+            a[j, t] = 0.0 if te[i, t] | tr[i, t] else c
+    return _scan_tile(y, a, b0, nb, T)
 
 
 @_jit_inline
@@ -281,12 +303,22 @@ def discounted_returns_kernel(r: np.ndarray, nv: np.ndarray, te: np.ndarray, tr:
     """``out = discounted_returns(...)``; returns 0 when the inputs are valid (module docstring)."""
     B, T = r.shape
     anyend = np.empty(T, dtype=np.bool_)
+    a = np.empty((_ROWS, T))
     bad = False
     for b0 in range(0, B, _ROWS):
         nb = min(_ROWS, B - b0)
         bad |= _discounted_fill(r, nv, te, tr, g, out, anyend, b0, nb, T)
-        _scan_const_tile(out, te, tr, anyend, b0, nb, T, g)
+        if _scan_const_tile(out, te, tr, anyend, a, b0, nb, T, g):  # an overflow: redo selecting
+            _discounted_redo(r, nv, te, tr, g, out, anyend, b0, nb, T)
     return 1 if bad else 0
+
+
+@_jit
+def _discounted_redo(r: np.ndarray, nv: np.ndarray, te: np.ndarray, tr: np.ndarray, g: float, out: np.ndarray,
+                     anyend: np.ndarray, b0: int, nb: int, T: int) -> None:
+    """The tile again, selecting (not inlined: it keeps the hot loops of the caller as they are)."""
+    _discounted_fill(r, nv, te, tr, g, out, anyend, b0, nb, T)
+    _scan_select_rows(out, te, tr, b0, nb, T, g)
 
 
 @_jit_inline
@@ -308,16 +340,26 @@ def _gae_fill(r: np.ndarray, v: np.ndarray, nv: np.ndarray, te: np.ndarray, tr: 
 
 
 @_jit
+def _gae_redo(r: np.ndarray, v: np.ndarray, nv: np.ndarray, te: np.ndarray, tr: np.ndarray, g: float, gl: float,
+              out: np.ndarray, anyend: np.ndarray, b0: int, nb: int, T: int) -> None:
+    """The tile again, selecting (not inlined: it keeps the hot loops of the caller as they are)."""
+    _gae_fill(r, v, nv, te, tr, g, out, anyend, b0, nb, T)
+    _scan_select_rows(out, te, tr, b0, nb, T, gl)
+
+
+@_jit
 def gae_kernel(r: np.ndarray, v: np.ndarray, nv: np.ndarray, te: np.ndarray, tr: np.ndarray, g: float, gl: float,
                out: np.ndarray) -> int:
     """``out = gae(...)`` with ``gl = gamma * lam``; returns 0 when the inputs are valid."""
     B, T = r.shape
     anyend = np.empty(T, dtype=np.bool_)
+    a = np.empty((_ROWS, T))
     bad = False
     for b0 in range(0, B, _ROWS):
         nb = min(_ROWS, B - b0)
         bad |= _gae_fill(r, v, nv, te, tr, g, out, anyend, b0, nb, T)
-        _scan_const_tile(out, te, tr, anyend, b0, nb, T, gl)
+        if _scan_const_tile(out, te, tr, anyend, a, b0, nb, T, gl):  # an overflow: redo selecting
+            _gae_redo(r, v, nv, te, tr, g, gl, out, anyend, b0, nb, T)
     return 1 if bad else 0
 
 
@@ -327,11 +369,13 @@ def lambda_returns_kernel(r: np.ndarray, v: np.ndarray, nv: np.ndarray, te: np.n
     """``out = lambda_returns(...) = values + gae(...)``; returns 0 when the inputs are valid."""
     B, T = r.shape
     anyend = np.empty(T, dtype=np.bool_)
+    a = np.empty((_ROWS, T))
     bad = False
     for b0 in range(0, B, _ROWS):
         nb = min(_ROWS, B - b0)
         bad |= _gae_fill(r, v, nv, te, tr, g, out, anyend, b0, nb, T)
-        _scan_const_tile(out, te, tr, anyend, b0, nb, T, gl)
+        if _scan_const_tile(out, te, tr, anyend, a, b0, nb, T, gl):  # an overflow: redo selecting
+            _gae_redo(r, v, nv, te, tr, g, gl, out, anyend, b0, nb, T)
         for j in range(nb):
             i = b0 + j
             for t in range(T):

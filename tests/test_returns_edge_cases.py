@@ -154,9 +154,11 @@ def test_overflowed_ratio(path: str, case: Any) -> None:
 
 
 @pytest.mark.parametrize("row", [0, 3, 9])
-def test_overflow_cases_inside_a_batch(path: str, row: int) -> None:
+@pytest.mark.parametrize("dense", [False, True])
+def test_overflow_cases_inside_a_batch(path: str, row: int, dense: bool) -> None:
     """Every case above as one row of an 11-row batch (the compiled kernels work on tiles of 8 rows and
-    recompute a tile whose result is not finite): the case's row and every ordinary row are right."""
+    recompute a tile whose result is not finite; with many episode ends (``dense``) the one-coefficient
+    targets take the multiply-add route): the case's row and every ordinary row are right."""
     rng = np.random.default_rng(row)
     for fn, floats, term, trunc, scalars in CASES_RATIO + CASES_CUT:
         T = len(term)
@@ -166,6 +168,8 @@ def test_overflow_cases_inside_a_batch(path: str, row: int) -> None:
         tr = np.zeros((11, T), dtype=bool)
         te[1, 1] = True
         tr[5, 0] = True
+        if dense:
+            te[2, :] = True
         for k in range(n):
             batch[k][row] = floats[k]
         te[row], tr[row] = np.asarray(term, dtype=bool), np.asarray(trunc, dtype=bool)
@@ -173,6 +177,27 @@ def test_overflow_cases_inside_a_batch(path: str, row: int) -> None:
         for b in range(11):
             want = exact(fn, [x[b].tolist() for x in batch], te[b].tolist(), tr[b].tolist(), *scalars)
             assert_matches(tuple(g[b] for g in got), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fn", ["discounted_returns", "gae", "lambda_returns", "vtrace", "retrace"])
+def test_overflow_in_a_long_batch(path: str, fn: str) -> None:
+    """An overflow behind an episode end in one row of an 8 x 64 tile with few episode ends (the compiled
+    one-coefficient targets then select at each end instead of multiplying by a coefficient array)."""
+    rng = np.random.default_rng(11)
+    T = 64
+    batch = [rng.normal(size=(8, T)) for _ in range(N_FLOATS[fn])]
+    batch[0][3, :3] = [1.0, 1e308, 1e308]
+    te = np.zeros((8, T), dtype=bool)
+    tr = np.zeros((8, T), dtype=bool)
+    te[3, 0] = True
+    tr[6, 40] = True
+    scalars = {"discounted_returns": (1.0,), "gae": (1.0, 1.0), "lambda_returns": (1.0, 1.0),
+               "vtrace": (1.0, 1.0, 1.0, INF, 1.0), "retrace": (1.0, 1.0, INF)}[fn]
+    got = call(path, fn, batch, te, tr, *scalars)  # type: ignore[arg-type]
+    for b in range(8):
+        want = exact(fn, [x[b].tolist() for x in batch], te[b].tolist(), tr[b].tolist(), *scalars)
+        assert_matches(tuple(g[b] for g in got), want, rtol=1e-12, atol=1e-12)
+    assert np.isfinite(got[0][3, 0])  # the earlier episode survives the overflow behind it
 
 
 def test_loop_exp_does_not_raise() -> None:
