@@ -2,7 +2,9 @@
 
 The baseline is the whole registry's time in the same run: each family's share is the ratio
 that matters (issue budget: the policy-gradient + trust-region families under 5 minutes on the
-CI machine). Absolute seconds depend on the machine and its load.
+CI machine). Absolute seconds depend on the machine and its load. The claims' verdicts are not
+looked at (the test suite checks them; under the ``debug`` profile of ``--quick`` some checks
+are underpowered on purpose), so a benchmark never fails because of a verdict.
 """
 
 from __future__ import annotations
@@ -20,10 +22,8 @@ def run(quick: bool = False) -> str:
     counts: dict[str, int] = {}
     for cid in ordered_ids(reg):
         t0 = time.perf_counter()
-        res = run_claim(cid, profile=profile, seed=0)
+        run_claim(cid, profile=profile, seed=0)  # timed only: verdicts are the test suite's business
         dt = time.perf_counter() - t0
-        if res.status != res.expected:
-            raise AssertionError(f"{cid}: {res.status} != expected {res.expected}")
         fam = reg[cid].family
         per_family[fam] = per_family.get(fam, 0.0) + dt
         counts[fam] = counts.get(fam, 0) + 1

@@ -15,10 +15,10 @@ small enough to stay in the last-level cache, so the anchor measures cache, not 
 
 Compared, on the same inputs:
 
-* ours, numba: the public functions of :mod:`reference_impls.returns` with ``returns._NUMBA = True``
+* ours, numba: the public functions of :mod:`reference_impls.returns` with ``backend="numba"``
   (validation, allocation of the float64 outputs and the compiled kernels of
   :mod:`reference_impls._returns_numba`, float32 read directly);
-* ours, numpy: the same functions with ``returns._NUMBA = False`` (float64 inside);
+* ours, numpy: the same functions with ``backend="numpy"`` (float64 inside);
 * ours, torch CPU: :mod:`reference_impls.torch.returns` on CPU tensors that need no gradient (the
   compiled kernels zero-copy when numba is installed), and its own torch implementation
   (``method="loop"``, what autograd and CUDA calls run);
@@ -144,18 +144,6 @@ def _first(out: Any) -> np.ndarray:
     return np.asarray(o.numpy() if hasattr(o, "numpy") else o, dtype=np.float64)
 
 
-def _on_numba(flag: bool, fn: Callable[[], Any]) -> Callable[[], Any]:
-    def call() -> Any:
-        prev = R._NUMBA
-        R._NUMBA = flag
-        try:
-            return fn()
-        finally:
-            R._NUMBA = prev
-
-    return call
-
-
 def torch_loop_gae(torch: Any, r: Any, v: Any, nv: Any, nonterminal: Any, notdone: Any) -> Any:
     """The common torch GAE: time-major ``[T, B]`` tensors, one vectorized step per t."""
     T = r.shape[0]
@@ -215,9 +203,9 @@ def _one(B: int, T: int, dtype: Any, rounds: int, torch: Any, anchors: dict[str,
         t_in = {k: torch.from_numpy(a) for k, a in x.items()}
     for name in TARGETS:
         if R._NB is not None:
-            cands[f"numba:{name}"] = _on_numba(True, _public(R, name, x))
+            cands[f"numba:{name}"] = _public(R, name, x, backend="numba")
             checks[f"numba:{name}"] = (cands[f"numba:{name}"], name)
-        cands[f"numpy:{name}"] = _on_numba(False, _public(R, name, x))
+        cands[f"numpy:{name}"] = _public(R, name, x, backend="numpy")
         checks[f"numpy:{name}"] = (cands[f"numpy:{name}"], name)
         if t_in is not None:
             cands[f"torch:{name}"] = _public(TR, name, t_in)

@@ -1,9 +1,9 @@
 """Compiled (numba) kernels for :mod:`reference_impls.returns`: the CPU fast path.
 
 Private module; import it only through :mod:`reference_impls.returns`, which uses it when numba
-is importable (``returns._NUMBA``) and otherwise falls back to its numpy implementation. The
-semantics are the module docstring of :mod:`reference_impls.returns` (time axis last, Gymnasium
-``terminated``/``truncated``, the end of the array is a cut); the plain loops of
+is importable (``backend="auto"``; ``backend="numba"`` asks for it) and otherwise falls back to
+its numpy implementation. The semantics are the module docstring of :mod:`reference_impls.returns`
+(time axis last, Gymnasium ``terminated``/``truncated``, the end of the array is a cut); the plain loops of
 :mod:`reference_impls._returns_loop` are the ground truth both paths are tested against.
 
 Layout: inputs are C-contiguous ``[B, T]`` arrays (the wrapper reshapes leading batch axes

@@ -21,13 +21,20 @@ Conventions (CONTRACT.md; one way, everywhere):
 
 Implementation: every target here is the solution of one backward linear recurrence
 ``y_t = x_t + a_t y_{t+1}`` (``a_t = 0`` at episode ends and at ``T - 1``). When numba is
-importable (the optional ``fast`` extra; module flag ``_NUMBA``) the public targets run compiled
-kernels (:mod:`reference_impls._returns_numba`): a few passes per block of rows, reading float32 or
-float64 inputs directly, validating in the same passes. Otherwise (or with ``_NUMBA = False``) the
-inputs are prepared with whole-array numpy operations and the recurrence is solved by
-:func:`reverse_linear_scan` (odd-even reduction over time, vectorized over the batch; a
-time-major whole-batch loop is available as ``method="loop"``). The plain per-element loops in
-:mod:`reference_impls._returns_loop` are the readable ground truth; tests check the two agree.
+importable (the optional ``fast`` extra) the public targets run compiled kernels
+(:mod:`reference_impls._returns_numba`): a few passes per block of rows, reading float32 or float64
+inputs directly, validating in the same passes. Otherwise the inputs are prepared with whole-array
+numpy operations and the recurrence is solved by :func:`reverse_linear_scan` (odd-even reduction
+over time, vectorized over the batch; a time-major whole-batch loop is available as
+``method="loop"``). The plain per-element loops in :mod:`reference_impls._returns_loop` are the
+readable ground truth; tests and the path claims (``verify/claims/paths.py``) check that all agree.
+
+**Choosing the path per call.** Every public target takes the keyword
+``backend="auto" | "numba" | "numpy" | "loop"``: ``"auto"`` (the default) is the numba kernels when
+numba is importable and the numpy implementation otherwise; ``"numba"`` without numba installed is
+a ``ValueError`` naming ``backend``; ``"loop"`` validates the inputs exactly as the other paths do and
+then runs the plain per-element loops (slow; the ground truth). Any other value is a ``ValueError``
+naming ``backend``. Every path returns the same float64 results up to rounding.
 
 Overflow (every path, tests/test_returns_edge_cases.py): an episode end *selects* -- it never
 multiplies a later value by 0 -- so an ``inf`` from an overflow in a later episode never turns an
@@ -48,6 +55,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from reference_impls import _returns_loop as _LOOP
 from reference_impls._validation import as_float_array, check_bool_array, check_gamma
 
 try:  # optional compiled CPU path (the `fast` extra)
@@ -55,8 +63,11 @@ try:  # optional compiled CPU path (the `fast` extra)
 except ImportError:  # pragma: no cover - depends on the environment
     _NB = None  # type: ignore[assignment]
 
-#: Whether the public targets use the numba kernels; tests set it to False to run the numpy path.
-_NUMBA: bool = _NB is not None
+#: Whether numba is importable here (what ``backend="auto"`` picks); choose a path per call with ``backend=``.
+_HAVE_NUMBA: bool = _NB is not None
+
+#: The values of the ``backend`` keyword of the public targets.
+BACKENDS = ("auto", "numba", "numpy", "loop")
 
 __all__ = [
     "discounted_returns",
@@ -84,6 +95,18 @@ def _quiet(fn: _F) -> _F:
 
 
 # --------------------------------------------------------------------------- validation
+
+
+def _backend(backend: Any) -> str:
+    """The path a call takes: ``"numba"``, ``"numpy"`` or ``"loop"`` (``"auto"`` resolved)."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "numba" if _HAVE_NUMBA else "numpy"
+    if backend == "numba" and not _HAVE_NUMBA:
+        raise ValueError("backend: 'numba' needs numba installed (the `fast` extra: pip install "
+                         "'pg-verify[fast]'); numba is not importable here, got backend='numba'")
+    return backend
 
 
 def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any, *, full: bool = True
@@ -368,16 +391,19 @@ def _td(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, term: 
 # --------------------------------------------------------------------------- public targets
 
 
-def discounted_returns(rewards: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float) -> np.ndarray:
+def discounted_returns(rewards: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float, *,
+                       backend: str = "auto") -> np.ndarray:
     """Bootstrapped discounted returns ``G_t``, shape ``[..., T]``, float64.
 
     ``G_t = r_t + gamma * G_{t+1}`` inside an episode; ``G_t = r_t + gamma * next_values[t]``
     at a truncation or at the last step ``T - 1``; ``G_t = r_t`` at a termination.
     Raises ``ValueError`` (naming the argument) on mismatched shapes, non-boolean flags,
-    both flags set at one step, or ``gamma`` outside ``[0, 1]``.
+    both flags set at one step, ``gamma`` outside ``[0, 1]``, or an unknown ``backend`` (the
+    path: ``"auto"``, ``"numba"``, ``"numpy"`` or ``"loop"``; module docstring).
     """
     floats = {"rewards": rewards, "next_values": next_values}
-    if _NUMBA:
+    path = _backend(backend)
+    if path == "numba":
         (r, nv), te, tr, shape, (g,) = _fast_inputs(floats, terminated, truncated,
                                                     lambda: (_check_unit(gamma, "gamma"),))
         out = np.empty(r.shape)
@@ -385,6 +411,8 @@ def discounted_returns(rewards: Any, next_values: Any, terminated: Any, truncate
         return out.reshape(shape)
     arrs, term, trunc = _check_sequences(floats, terminated, truncated)
     g = _check_unit(gamma, "gamma")
+    if path == "loop":
+        return _LOOP.discounted_returns_loop(arrs["rewards"], arrs["next_values"], term, trunc, g)
     cont = _continue_mask(term, trunc)
 
     @_quiet
@@ -403,7 +431,7 @@ def discounted_returns(rewards: Any, next_values: Any, terminated: Any, truncate
 
 
 def gae(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float,
-        lam: float) -> np.ndarray:
+        lam: float, *, backend: str = "auto") -> np.ndarray:
     """Generalized advantage estimates (Schulman et al. 2016, eqs. 11-16), shape ``[..., T]``.
 
     ``delta_t = r_t + gamma (1 - terminated_t) next_values[t] - values[t]`` and
@@ -413,10 +441,11 @@ def gae(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated:
     errors; ``lam = 1`` gives ``discounted_returns(...) - values`` when
     ``next_values[t] == values[t + 1]`` inside episodes.
     Raises ``ValueError`` naming the argument on bad input (as :func:`discounted_returns`;
-    ``lam`` must lie in ``[0, 1]``).
+    ``lam`` must lie in ``[0, 1]``). ``backend`` picks the path (module docstring).
     """
     floats = {"rewards": rewards, "values": values, "next_values": next_values}
-    if _NUMBA:
+    path = _backend(backend)
+    if path == "numba":
         (r, v, nv), te, tr, shape, (g, lm) = _fast_inputs(
             floats, terminated, truncated, lambda: (_check_unit(gamma, "gamma"), _check_unit(lam, "lam")))
         out = np.empty(r.shape)
@@ -425,6 +454,8 @@ def gae(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated:
     arrs, term, trunc = _check_sequences(floats, terminated, truncated)
     g = _check_unit(gamma, "gamma")
     lm = _check_unit(lam, "lam")
+    if path == "loop":
+        return _LOOP.gae_loop(arrs["rewards"], arrs["values"], arrs["next_values"], term, trunc, g, lm)
     delta = _td(arrs["rewards"], arrs["values"], arrs["next_values"], term, g)
     a = _continue_coeff(_continue_mask(term, trunc), g * lm)
     out = _scan_bt(delta, a, owned=True)
@@ -435,22 +466,23 @@ def gae(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated:
 
 
 def lambda_returns(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float,
-                   lam: float) -> np.ndarray:
-    """The lambda-returns ``values + gae(...)`` (same arguments as :func:`gae`).
+                   lam: float, *, backend: str = "auto") -> np.ndarray:
+    """The lambda-returns ``values + gae(...)`` (same arguments as :func:`gae`, ``backend`` included).
 
     When ``next_values[t] == values[t + 1]`` inside episodes they satisfy the recursion
     ``G^lam_t = r_t + gamma [(1 - lam) V(s_{t+1}) + lam G^lam_{t+1}]`` inside an episode and
     ``G^lam_t = r_t + gamma (1 - terminated_t) next_values[t]`` at its end (Sutton & Barto
     2018, eq. 12.18 with bootstrapping at cuts).
     """
-    if _NUMBA:
+    path = _backend(backend)
+    if path == "numba":
         floats = {"rewards": rewards, "values": values, "next_values": next_values}
         (r, v, nv), te, tr, shape, (g, lm) = _fast_inputs(
             floats, terminated, truncated, lambda: (_check_unit(gamma, "gamma"), _check_unit(lam, "lam")))
         out = np.empty(r.shape)
         _fast_status(_NB.lambda_returns_kernel(r, v, nv, te, tr, g, g * lm, out), floats, terminated, truncated)
         return out.reshape(shape)
-    adv = gae(rewards, values, next_values, terminated, truncated, gamma, lam)
+    adv = gae(rewards, values, next_values, terminated, truncated, gamma, lam, backend=path)
     with np.errstate(over="ignore", invalid="ignore"):
         adv += np.asarray(values, dtype=np.float64)
     return adv
@@ -458,7 +490,7 @@ def lambda_returns(rewards: Any, values: Any, next_values: Any, terminated: Any,
 
 def vtrace(rewards: Any, values: Any, next_values: Any, log_rhos: Any, terminated: Any, truncated: Any,
            gamma: float, lam: float = 1.0, rho_bar: float = 1.0, c_bar: float = 1.0,
-           pg_rho_bar: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+           pg_rho_bar: float = 1.0, *, backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """V-trace targets and policy-gradient advantages (Espeholt et al. 2018, eq. 1, Remarks 1-2).
 
     With ``ratio_t = exp(log_rhos[t]) = pi(a_t|s_t) / mu(a_t|s_t)``:
@@ -474,6 +506,7 @@ def vtrace(rewards: Any, values: Any, next_values: Any, log_rhos: Any, terminate
 
     Levels may be ``numpy.inf``. The IMPALA theorem assumes ``rho_bar >= c_bar``; other values
     are computed as written. Returns ``(vs, pg_advantages)``, each float64 ``[..., T]``.
+    ``backend`` picks the path (module docstring).
     Raises ``ValueError`` naming the argument on bad input.
     """
     floats = {"rewards": rewards, "values": values, "next_values": next_values, "log_rhos": log_rhos}
@@ -482,7 +515,8 @@ def vtrace(rewards: Any, values: Any, next_values: Any, log_rhos: Any, terminate
         return (_check_unit(gamma, "gamma"), _check_unit(lam, "lam"), _check_level(rho_bar, "rho_bar"),
                 _check_level(c_bar, "c_bar"), _check_level(pg_rho_bar, "pg_rho_bar"))
 
-    if _NUMBA:
+    path = _backend(backend)
+    if path == "numba":
         (r32, v32, nv32, lr32), te, tr, shape, levels = _fast_inputs(floats, terminated, truncated, scalars)
         # one block for both outputs: two separate fresh blocks are returned to the OS on free by glibc's
         # heap trimming and page-faulted in again on every call (measured: 4x the kernel's time at 1024 x 256)
@@ -493,6 +527,8 @@ def vtrace(rewards: Any, values: Any, next_values: Any, log_rhos: Any, terminate
     arrs, term, trunc = _check_sequences(floats, terminated, truncated)
     g, lm, rb, cb, pb = scalars()
     r, v, nv = arrs["rewards"], arrs["values"], arrs["next_values"]
+    if path == "loop":
+        return _LOOP.vtrace_loop(r, v, nv, arrs["log_rhos"], term, trunc, g, lm, rb, cb, pb)
     with np.errstate(over="ignore"):  # exp overflow -> inf ratio, clipped below when a level is finite
         ratio = np.exp(arrs["log_rhos"], dtype=np.float64)
     cont = _continue_mask(term, trunc)
@@ -532,7 +568,7 @@ def _vtrace_numpy(r: np.ndarray, v: np.ndarray, nv: np.ndarray, ratio: np.ndarra
 
 
 def retrace(rewards: Any, q_values: Any, next_expected_q: Any, log_rhos: Any, terminated: Any, truncated: Any,
-            gamma: float, lam: float = 1.0, c_bar: float = 1.0) -> np.ndarray:
+            gamma: float, lam: float = 1.0, c_bar: float = 1.0, *, backend: str = "auto") -> np.ndarray:
     """Retrace(lambda) targets for ``Q(s_t, a_t)`` (Munos et al. 2016, eq. 3), shape ``[..., T]``.
 
     Args:
@@ -545,6 +581,7 @@ def retrace(rewards: Any, q_values: Any, next_expected_q: Any, log_rhos: Any, te
         correction from step t onward of the target of step ``t - 1``.
       terminated, truncated: episode ends (module docstring).
       gamma, lam: scalars in ``[0, 1]``; ``c_bar`` the trace level (1 in the paper).
+      backend: the path (``"auto"``, ``"numba"``, ``"numpy"``, ``"loop"``; module docstring).
 
     ``delta_t = r_t + gamma (1 - terminated_t) next_expected_q[t] - q_values[t]``;
     ``G_t = q_values[t] + delta_t + gamma c_{t+1} (G_{t+1} - q_values[t+1])`` inside an
@@ -558,7 +595,8 @@ def retrace(rewards: Any, q_values: Any, next_expected_q: Any, log_rhos: Any, te
     def scalars() -> tuple[float, ...]:
         return _check_unit(gamma, "gamma"), _check_unit(lam, "lam"), _check_level(c_bar, "c_bar")
 
-    if _NUMBA:
+    path = _backend(backend)
+    if path == "numba":
         (r32, q32, nq32, lr32), te, tr, shape, (g, lm, cb) = _fast_inputs(floats, terminated, truncated, scalars)
         out = np.empty(r32.shape)
         _fast_status(_NB.retrace_kernel(r32, q32, nq32, lr32, te, tr, g, lm, cb, out), floats, terminated, truncated)
@@ -566,6 +604,8 @@ def retrace(rewards: Any, q_values: Any, next_expected_q: Any, log_rhos: Any, te
     arrs, term, trunc = _check_sequences(floats, terminated, truncated)
     g, lm, cb = scalars()
     r, q, nq = arrs["rewards"], arrs["q_values"], arrs["next_expected_q"]
+    if path == "loop":
+        return _LOOP.retrace_loop(r, q, nq, arrs["log_rhos"], term, trunc, g, lm, cb)
     with np.errstate(over="ignore"):
         ratio = np.exp(arrs["log_rhos"], dtype=np.float64)
     cont = _continue_mask(term, trunc)

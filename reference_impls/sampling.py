@@ -21,6 +21,15 @@ import numpy as np
 
 from reference_impls._validation import as_float_array, check_nonneg_int, check_positive_int, check_simplex
 
+try:  # the optional `fast` extra: a compiled kernel making the same draws as the numpy path
+    from reference_impls import _sampling_numba as _NB
+except ImportError:  # pragma: no cover - exercised where numba is not installed
+    _NB = None  # type: ignore[assignment]
+
+#: Uniforms generated per block of time steps on the compiled path (bounded memory, cache-sized).
+_BLOCK_UNIFORMS = 1 << 17
+SAMPLING_BACKENDS = ("auto", "numba", "numpy")
+
 __all__ = ["BatchedTrajectories", "batched_tables", "sample_batched"]
 
 
@@ -71,7 +80,7 @@ def _count_draw(cdf_cols: np.ndarray, row: np.ndarray, u: np.ndarray) -> np.ndar
 
 
 def sample_batched(transitions: Any, initial: Any, policy: Any, horizon: int, n_episodes: int,
-                   rng: np.random.Generator) -> BatchedTrajectories:
+                   rng: np.random.Generator, *, backend: str = "auto") -> BatchedTrajectories:
     """Sample ``n_episodes`` episodes of horizon ``H`` in each of ``B`` MDPs.
 
     Args:
@@ -82,12 +91,21 @@ def sample_batched(transitions: Any, initial: Any, policy: Any, horizon: int, n_
       n_episodes: ``E >= 1`` episodes per MDP.
       rng: a ``numpy.random.Generator``; 2 uniforms per transition (float64), plus one
         per episode for the start state.
+      backend: ``"auto"`` (the compiled kernel when numba is installed, else numpy),
+        ``"numba"`` or ``"numpy"``. Both make the same draws from the same uniforms in the
+        same order, so for one generator state they return identical trajectories.
     """
     P, mu, pi = batched_tables(transitions, initial, policy)
     H = check_nonneg_int(horizon, "horizon")
     E = check_positive_int(n_episodes, "n_episodes")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    if backend not in SAMPLING_BACKENDS:
+        raise ValueError(f"backend: expected one of {SAMPLING_BACKENDS}, got {backend!r}")
+    if backend == "numba" and _NB is None:
+        raise ValueError("backend: 'numba' needs numba installed (pip install 'pg-verify[fast]'), got 'numba'")
+    if backend == "numba" or (backend == "auto" and _NB is not None):
+        return _sample_compiled(P, mu, pi, H, E, rng)
     B, S, A, _ = P.shape
     # Flat CDF tables: row index b*S + s for the policy, (b*S + s)*A + a for the dynamics.
     cdf_pi = np.ascontiguousarray(np.cumsum(pi, axis=-1)[..., :-1].reshape(B * S, A - 1).T)
@@ -105,4 +123,26 @@ def sample_batched(transitions: Any, initial: Any, policy: Any, horizon: int, n_
         a = _count_draw(cdf_pi, row, u[0])
         actions[t] = a
         states[t + 1] = _count_draw(cdf_P, row * A + a, u[1])
+    return BatchedTrajectories(states.T.reshape(B, E, H + 1), actions.T.reshape(B, E, H))
+
+
+def _sample_compiled(P: np.ndarray, mu: np.ndarray, pi: np.ndarray, H: int, E: int,
+                     rng: np.random.Generator) -> BatchedTrajectories:
+    """The numba path of :func:`sample_batched` (validated inputs; same draws as the numpy path)."""
+    assert _NB is not None
+    B, S, A, _ = P.shape
+    cdf_pi = np.ascontiguousarray(np.cumsum(pi, axis=-1)[..., :-1].reshape(B * S, A - 1))
+    cdf_P = np.ascontiguousarray(np.cumsum(P, axis=-1)[..., :-1].reshape(B * S * A, S - 1))
+    cdf_0 = np.ascontiguousarray(np.cumsum(mu, axis=-1)[:, :-1])
+    M = B * E
+    episode_mdp = np.repeat(np.arange(B, dtype=np.int64), E)
+    base = episode_mdp * S
+    states = np.empty((H + 1, M), dtype=np.int64)
+    actions = np.empty((H, M), dtype=np.int64)
+    _NB.draw_initial(cdf_0, episode_mdp, rng.random(M), states[0])
+    # rng.random((k, 2, M)) yields the same stream as k successive rng.random((2, M)) calls
+    steps = max(1, _BLOCK_UNIFORMS // (2 * M))
+    for t0 in range(0, H, steps):
+        u = rng.random((min(steps, H - t0), 2, M))
+        _NB.step_block(cdf_pi, cdf_P, base, A, u, t0, states, actions)
     return BatchedTrajectories(states.T.reshape(B, E, H + 1), actions.T.reshape(B, E, H))

@@ -125,8 +125,10 @@ def test_every_seed_statement_has_a_verified_correction_and_a_quote() -> None:
     assert len(seeds) >= 15
     corrections = {c.corrects: c for c in mine if c.kind == "correction"}
     for c in seeds:
-        assert c.expected == "refuted", c.id
         assert c.source.seed_file and c.source.quote, c.id
+        if c.expected != "refuted":  # verified as read under the reading rule (see Claim.reading)
+            assert c.reading, f"{c.id}: a seed statement that stands must say how the reading rule decided it"
+            continue
         assert c.id in corrections, f"{c.id} has no correction"
         assert corrections[c.id].expected == "verified"
 

@@ -3,6 +3,7 @@ and input validation."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -13,15 +14,19 @@ from hypothesis import strategies as st
 from reference_impls import _returns_loop as RL
 from reference_impls import returns as R
 
+PUBLIC = ("discounted_returns", "gae", "lambda_returns", "vtrace", "retrace")
+
 
 @pytest.fixture(autouse=True, params=["numba", "numpy"])
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test in this module runs on both implementations of the public targets: the numba
-    kernels (skipped where numba is not installed) and the numpy fallback."""
+    kernels (skipped where numba is not installed) and the numpy fallback, chosen per call with
+    ``backend=`` (the module's public functions are replaced by ``partial(fn, backend=path)``)."""
     if request.param == "numba":
         pytest.importorskip("numba")
         assert R._NB is not None  # numba importable, so the kernels module must have loaded
-    monkeypatch.setattr(R, "_NUMBA", request.param == "numba")
+    for name in PUBLIC:
+        monkeypatch.setattr(R, name, functools.partial(getattr(R, name), backend=request.param))
     return str(request.param)
 
 
@@ -331,7 +336,7 @@ def test_float32_inputs_are_widened_exactly() -> None:
 
 
 def test_dispatch_follows_the_flag(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The numba kernels run exactly when ``_NUMBA`` is set (so the numpy rows of this module really
+    """The numba kernels run exactly when ``backend="numba"`` (so the numpy rows of this module really
     test the numpy path)."""
     calls: list[str] = []
     if R._NB is not None:
@@ -483,3 +488,44 @@ def test_kernel_exp_matches_math_exp(path: str) -> None:
         normal = (want > 2.3e-308) & np.isfinite(want)
         assert float(np.max(np.abs(got[normal] - want[normal]) / want[normal])) <= 4.5e-16
         np.testing.assert_array_equal(got[~normal], want[~normal])
+
+
+# --------------------------------------------------------------------------- the backend keyword
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_backend_keyword_paths_agree_and_reject_unknown(path: str, name: str) -> None:
+    """Every value of ``backend`` gives the plain loops' result (the ``"loop"`` path is those loops behind
+    the same validation); an unknown backend, or "numba" where numba is missing, is a ValueError naming it."""
+    fn = getattr(R, name).func  # the unwrapped public function (the fixture wraps it in a partial)
+    rng = np.random.default_rng(5)
+    x = random_inputs(rng, (3, 9), p_end=0.25)
+    args = {
+        "discounted_returns": ("rewards", "next_values", "terminated", "truncated"),
+        "gae": ("rewards", "values", "next_values", "terminated", "truncated"),
+        "lambda_returns": ("rewards", "values", "next_values", "terminated", "truncated"),
+        "vtrace": ("rewards", "values", "next_values", "log_rhos", "terminated", "truncated"),
+        "retrace": ("rewards", "values", "next_values", "log_rhos", "terminated", "truncated"),
+    }[name]
+    scal = (0.9,) if name == "discounted_returns" else (0.9, 0.7)
+    pos = [x[k] for k in args] + list(scal)
+    want = fn(*pos, backend="loop")
+    backends = ["auto", "numpy"] + (["numba"] if R._HAVE_NUMBA else [])
+    for b in backends:
+        got = fn(*pos, backend=b)
+        for g_, w_ in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+            np.testing.assert_allclose(g_, w_, rtol=0, atol=1e-12)
+    for bad in ("cuda", "NUMPY", None, 1):
+        with pytest.raises(ValueError, match="backend"):
+            fn(*pos, backend=bad)
+    with pytest.raises(ValueError, match="gamma"):  # the loop path validates like the others
+        fn(*pos[:-len(scal)], 1.5, *scal[1:], backend="loop")
+
+
+def test_backend_numba_without_numba_names_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(R, "_HAVE_NUMBA", False)
+    z = np.zeros(3)
+    no = np.zeros(3, dtype=bool)
+    with pytest.raises(ValueError, match=r"backend.*numba"):
+        R.gae.func(z, z, z, no, no, 0.9, 0.9, backend="numba")
+    assert R.gae.func(z, z, z, no, no, 0.9, 0.9, backend="auto").shape == (3,)  # auto falls back to numpy

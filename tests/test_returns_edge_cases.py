@@ -34,17 +34,15 @@ BIG_LOG = 800.0  # exp(800) overflows float64 (largest ~ exp(709.78))
 
 
 @pytest.fixture(params=PATHS)
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The execution path of a call. numba/numpy are chosen by the private module flag
-    ``returns._NUMBA`` (to be replaced by the public ``backend=`` keyword), the loop ground truth is
-    called directly, torch runs the mirror with an explicit ``method``."""
+def path(request: pytest.FixtureRequest) -> str:
+    """The execution path of a call: numba/numpy through the public ``backend=`` keyword, the loop
+    ground truth called directly (no validation), torch through the mirror with an explicit ``method``."""
     name = str(request.param)
     if name == "numba":
         pytest.importorskip("numba")
         assert R._NB is not None
     if name.startswith("torch"):
         pytest.importorskip("torch")
-    monkeypatch.setattr(R, "_NUMBA", name == "numba")
     return name
 
 
@@ -54,7 +52,7 @@ def call(path: str, fn: str, floats: Sequence[Sequence[float]], term: Sequence[i
     xs = [np.asarray(f, dtype=np.float64) for f in floats]
     te, tr = np.asarray(term, dtype=bool), np.asarray(trunc, dtype=bool)
     if path in ("numba", "numpy"):
-        out = getattr(R, fn)(*xs, te, tr, *scalars)
+        out = getattr(R, fn)(*xs, te, tr, *scalars, backend=path)
     elif path == "loop":
         if fn == "lambda_returns":
             out = RL.gae_loop(*xs, te, tr, *scalars) + xs[1]
@@ -275,7 +273,7 @@ def _flags_call(path: str, te: Any, tr: Any) -> np.ndarray:
         from reference_impls.torch import returns as TR
         r_t, v_t, nv_t = (torch.as_tensor(x) for x in (r, v, nv))
         return TR.gae(r_t, v_t, nv_t, te, tr, 0.9, 0.8, method=path.removeprefix("torch-")).numpy()
-    return R.gae(r, v, nv, te, tr, 0.9, 0.8)
+    return R.gae(r, v, nv, te, tr, 0.9, 0.8, backend="numba" if path == "numba" else "numpy")
 
 
 @pytest.mark.parametrize("flag_dtype", ["float32", "float64", "int8", "int64", "bool"])

@@ -37,9 +37,9 @@ def test_truncation_as_termination_in_gae(monkeypatch: pytest.MonkeyPatch) -> No
     """The SB3 #633 / CleanRL #198 bug: a time-limit cut is treated as a terminal state (no bootstrap)."""
 
     def gae_no_bootstrap(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated: Any,
-                         gamma: float, lam: float) -> np.ndarray:
+                         gamma: float, lam: float, *, backend: str = "auto") -> np.ndarray:
         done = np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)
-        return ORIGINAL_GAE(rewards, values, next_values, done, np.zeros_like(done), gamma, lam)
+        return ORIGINAL_GAE(rewards, values, next_values, done, np.zeros_like(done), gamma, lam, backend=backend)
 
     monkeypatch.setattr(R, "gae", gae_no_bootstrap)
     assert _status("GAE-IDENTITIES") == "refuted"
@@ -47,9 +47,9 @@ def test_truncation_as_termination_in_gae(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_truncation_as_termination_in_returns(monkeypatch: pytest.MonkeyPatch) -> None:
     def returns_no_bootstrap(rewards: Any, next_values: Any, terminated: Any, truncated: Any,
-                             gamma: float) -> np.ndarray:
+                             gamma: float, *, backend: str = "auto") -> np.ndarray:
         done = np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)
-        return ORIGINAL_RETURNS(rewards, next_values, done, np.zeros_like(done), gamma)
+        return ORIGINAL_RETURNS(rewards, next_values, done, np.zeros_like(done), gamma, backend=backend)
 
     monkeypatch.setattr(R, "discounted_returns", returns_no_bootstrap)
     assert _status("GAE-IDENTITIES") == "refuted"

@@ -1,6 +1,6 @@
 """Running claims: contexts, executors (sequential or a process pool) and results.
 
-:func:`run_claims` is the library entry point (CONTRACT.md). Results are independent of
+:func:`run_claims` is the library entry point (the documented public API). Results are independent of
 the executor: each check gets a seed derived from ``(seed, claim id, check name)`` only,
 and results are returned in registry order whatever order they finish in.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import signal
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -119,36 +120,81 @@ class Executor(Protocol):
     A distributed engine plugs in by implementing this one method.
     """
 
-    def run(self, fn: Callable[[Any], ClaimResult], items: Sequence[Any]) -> Iterator[ClaimResult]: ...
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]: ...
 
 
 class SequentialExecutor:
     """Runs everything in this process, in order."""
 
-    def run(self, fn: Callable[[Any], ClaimResult], items: Sequence[Any]) -> Iterator[ClaimResult]:
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         for it in items:
             yield fn(it)
 
 
+def _ignore_sigint() -> None:
+    """Worker initializer: the parent decides what an interrupt means (it terminates the
+    workers), so a Ctrl-C sent to the whole process group prints no worker tracebacks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ProcessPoolExecutor:
-    """Runs claims in ``workers`` fresh (spawned) processes."""
+    """Runs claims in ``workers`` fresh (spawned) processes.
+
+    When the consumer stops early (an exception, KeyboardInterrupt, or the CLI's SIGTERM
+    handler raising one), the workers are terminated and reaped before the exception
+    propagates: no claim keeps running in an orphaned process.
+    """
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError(f"workers: expected a positive integer, got {workers}")
         self.workers = workers
 
-    def run(self, fn: Callable[[Any], ClaimResult], items: Sequence[Any]) -> Iterator[ClaimResult]:
+    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
-            futures = [pool.submit(fn, it) for it in items]
-            try:
-                for fut in cf.as_completed(futures):
-                    yield fut.result()
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+        pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_ignore_sigint)
+        futures = [pool.submit(fn, it) for it in items]
+        try:
+            for fut in cf.as_completed(futures):
+                yield fut.result()
+        except BaseException:
+            terminate_pool(pool)
+            raise
+        pool.shutdown(wait=True)
+
+
+def terminate_pool(pool: cf.ProcessPoolExecutor, grace: float = 5.0) -> None:
+    """Cancel what has not started, terminate the running workers and reap them."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # no public accessor before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + grace
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
+
+
+EXECUTORS = ("process", "dask")
+
+
+def make_executor(kind: str = "process", *, workers: int = 1, scheduler: str | None = None) -> Executor:
+    """The executor named ``kind``: ``"process"`` (this process for one worker, else a process pool) or
+    ``"dask"`` (a Dask LocalCluster of ``workers`` processes, or the cluster at ``scheduler``)."""
+    if kind not in EXECUTORS:
+        raise ValueError(f"executor: expected one of {EXECUTORS}, got {kind!r}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers: expected a positive integer, got {workers!r}")
+    if kind == "dask":
+        from verify.dask_executor import DaskExecutor
+
+        return DaskExecutor(workers=workers, scheduler=scheduler)
+    if scheduler is not None:
+        raise ValueError(f"scheduler: only the dask executor takes a scheduler address, got {scheduler!r}")
+    return SequentialExecutor() if workers == 1 else ProcessPoolExecutor(workers)
 
 
 def resolve_ids(ids: Iterable[str] | None) -> list[str]:
@@ -216,12 +262,14 @@ def run_claims(
 
 
 __all__ = [
+    "EXECUTORS",
     "REGISTRY",
     "ClaimResult",
     "Executor",
     "ProcessPoolExecutor",
     "SequentialExecutor",
     "UnknownClaimError",
+    "make_executor",
     "run_claim",
     "run_claims",
 ]

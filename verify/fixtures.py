@@ -1,4 +1,4 @@
-"""Named MDP instances that make bounds tight (see CLAIMS-CATALOGUE.md, "escape chain").
+"""Named MDP instances that make bounds tight ("escape chain").
 
 Each fixture returns plain numpy objects built from :mod:`reference_impls.mdp`.
 """
@@ -53,7 +53,7 @@ def escape_chain(gamma: float, alpha: float, eps: float = 1.0, *, with_e: bool =
 
 def trpo_eq44_instance() -> tuple[FiniteMDP, np.ndarray, np.ndarray]:
     """The 3-state, 2-action instance on which TRPO's eq. (44) is about 90 % tight at
-    alpha = 1/2 (found by Nelder-Mead random search; CLAIMS-CATALOGUE.md, TRPO-BOUND).
+    alpha = 1/2 (found by Nelder-Mead random search).
 
     gamma = 0.9; start in s0. Transitions: s0: a0 -> s2, a1 -> s0; s1: a0, a1 -> s1;
     s2: a0 -> s2, a1 -> s1.

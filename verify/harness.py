@@ -83,6 +83,7 @@ def property_evidence(
     examples: Sequence[Any] = (),
     target_label: str = "ratio",
     max_examples: int | None = None,
+    confirm: Callable[[Any], bool | None] | None = None,
 ) -> Evidence:
     """Run ``body`` on hypothesis examples drawn from ``strategy``.
 
@@ -93,13 +94,22 @@ def property_evidence(
 
     Deterministic: the search is seeded from ``ctx.sub_seed()`` with no database, and it does not
     depend on what else ran in the process (see :func:`_process_independent_generation`).
+
+    ``confirm(x)``, when given, re-checks the (shrunk) counterexample independently -- exactly or at
+    high precision: ``True`` confirms the refutation, ``False`` turns it into *undecided* (a float64
+    artefact is not a counterexample), ``None`` keeps the refutation and records it as unconfirmed.
     """
     count = [0]
     worst: list[Any] = [-math.inf, None]
+    failing: list[Any] = [None]
 
     def run_body(x: Any) -> None:
         count[0] += 1
-        r = body(x)
+        try:
+            r = body(x)
+        except AssertionError:
+            failing[0] = x  # the last failing call is hypothesis' final replay of the shrunk example
+            raise
         if r is not None:
             r = float(r)
             if math.isfinite(r):
@@ -130,6 +140,12 @@ def property_evidence(
         details = getattr(exc, "details", {})
         msg = getattr(exc, "message", str(exc))
         figures["examples_run"] = count[0]
+        if confirm is not None and failing[0] is not None:
+            confirmed = confirm(failing[0])
+            figures["counterexample_confirmed"] = confirmed
+            if confirmed is False:
+                return Evidence(kind, None, f"{summary}: a float64 counterexample ({msg}) was NOT confirmed by the "
+                                "independent re-check: undecided", figures, counterexample=details or msg)
         return Evidence(kind, False, f"{summary}: counterexample found: {msg}", figures, counterexample=details or msg)
     figures["examples_run"] = count[0]
     if worst[1] is not None:

@@ -42,9 +42,9 @@ class CheckSkipped(Exception):
 class Source:
     """Where a statement comes from.
 
-    ``citation`` names the paper and equation (or the seed document); for a seed
-    statement ``seed_file`` is the file name under ``shared/seeds/`` and ``quote`` the
-    line as written there.
+    ``citation`` names the paper (author, year, equation) or the seed document by its
+    readable title and line (:mod:`verify.seeds`); for a seed statement ``seed_file`` is
+    the seed's file name and ``quote`` the line as written there.
     """
 
     citation: str
@@ -113,8 +113,7 @@ class Claim:
     """A registered statement and the checks that decide it.
 
     Attributes:
-      id: catalogue id (``shared/reference/CLAIMS-CATALOGUE.md``), e.g. ``"PDL"``;
-        seed statements use ``SEED-...`` ids.
+      id: short id, e.g. ``"PDL"``; seed statements use ``SEED-...`` ids.
       title: short human title.
       statement: the statement in LaTeX (GitHub ``$...$`` syntax).
       source: :class:`Source`.
@@ -127,6 +126,8 @@ class Claim:
       corrects: for a corrected statement, the id of the seed statement it replaces.
       min_kinds: distinct passing evidence kinds needed for ``verified``.
       notes: free text for the report (markdown).
+      reading: for a statement judged under the reading rule (:mod:`verify.reading_rule`),
+        how the rule decided its reading (shown on its report page).
     """
 
     id: str
@@ -143,6 +144,7 @@ class Claim:
     corrects: str | None = None
     min_kinds: int = 2
     notes: str = ""
+    reading: str = ""
 
     def __post_init__(self) -> None:
         if self.expected not in STATUSES:

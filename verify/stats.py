@@ -28,30 +28,53 @@ discrepancy.
 * :func:`minimum_detectable_discrepancy` -- the smallest true shift the test detects with
   the stated power (default 0.99) at its alpha.
 
+**Verdicts** (:func:`mc_verdict`, used by every Monte Carlo check). A Monte Carlo check
+decides nothing unless it has shown that it can fail:
+
+* the estimator's test rejects H0 -> ``False`` (a discrepancy from an *exact* null mean at
+  the budgeted alpha: the probability that this is a false alarm is at most alpha);
+* the exact power of the same test against the negative control's exact discrepancy is
+  below the stated power (the control's effect is below the minimum detectable
+  discrepancy) -> ``None`` (undecided: *underpowered*), never a refutation;
+* the control is not rejected (a miss, probability at most ``1 - power``) -> ``None``
+  (undecided: *control missed*), never a refutation;
+* otherwise ``True``.
+
+The control is tested with its *own* exact moments (its own sigma or covariance), so the
+power against it is exact under the CLT (:func:`power_against`).
+
 Every result is a plain dict (JSON-ready) for :class:`verify.registry.Evidence` figures.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
 
 __all__ = [
+    "CONTROL_DESIGN_POWER",
     "DEFAULT_POWER",
     "PER_TEST_ALPHA",
     "SLOTS",
     "TOTAL_ALPHA",
     "alpha_for",
+    "audit_figures",
     "budget",
     "chi2_mean_test",
+    "mahalanobis",
+    "mc_verdict",
     "minimum_detectable_discrepancy",
+    "power_against",
     "register_test",
     "registered_tests",
     "required_samples",
+    "samples_for_control",
     "z_test",
 ]
 
@@ -61,8 +84,11 @@ TOTAL_ALPHA = 1e-3
 SLOTS = 200
 #: Per-test false-alarm probability (Bonferroni): TOTAL_ALPHA / SLOTS = 5e-6.
 PER_TEST_ALPHA = TOTAL_ALPHA / SLOTS
-#: Power at which minimum detectable discrepancies are reported.
+#: Power at which minimum detectable discrepancies are reported (and below which a check is undecided).
 DEFAULT_POWER = 0.99
+#: Power against the negative control that sample sizes are *designed* for (:func:`samples_for_control`):
+#: a control is then missed at a seed with probability at most 1e-4.
+CONTROL_DESIGN_POWER = 0.9999
 
 _REGISTRY: dict[str, str] = {}
 
@@ -282,3 +308,118 @@ def chi2_mean_test(sample_mean: Any, n: int, mean: Any, cov: Any, alpha: float, 
         "detectable_max": dm * math.sqrt(float(lam_kept.max())),
         "max_abs_discrepancy": float(np.abs(diff).max()),
     }
+
+
+def mahalanobis(diff: Any, cov: Any, rel_tol: float = 1e-10) -> float:
+    """``sqrt(diff^T Sigma^+ diff)`` on the range of ``cov`` (eigenvalues below ``rel_tol * max`` dropped)."""
+    d = np.asarray(diff, dtype=np.float64)
+    C = np.asarray(cov, dtype=np.float64)
+    if d.ndim != 1 or C.shape != (d.shape[0], d.shape[0]):
+        raise ValueError(f"cov: expected shape ({d.shape[0]}, {d.shape[0]}) matching diff, got {C.shape}")
+    if not (np.all(np.isfinite(d)) and np.all(np.isfinite(C))):
+        raise ValueError("diff: expected finite values (and a finite cov)")
+    lam, V = np.linalg.eigh(0.5 * (C + C.T))
+    if float(lam[-1]) <= 0:
+        raise ValueError(f"cov: expected a positive eigenvalue, got max {float(lam[-1]):g}")
+    keep = lam > rel_tol * float(lam[-1])
+    coords = V[:, keep].T @ d
+    return float(math.sqrt(float(np.sum(coords**2 / lam[keep]))))
+
+
+def power_against(test: dict[str, Any], effect: float) -> float:
+    """Exact (CLT) probability that ``test``'s decision rule rejects when the true discrepancy is ``effect``.
+
+    ``test`` is a result of :func:`z_test` (``effect`` in the units of the mean: ``|bias|``)
+    or of :func:`chi2_mean_test` (``effect`` in Mahalanobis units of the tested covariance).
+    """
+    if not (isinstance(effect, float | int | np.floating) and math.isfinite(float(effect)) and effect >= 0):
+        raise ValueError(f"effect: expected a finite non-negative number, got {effect!r}")
+    if not isinstance(test, dict) or "n" not in test or "alpha" not in test:
+        raise ValueError(f"test: expected a result of z_test or chi2_mean_test, got {type(test).__name__}")
+    n, alpha = int(test["n"]), float(test["alpha"])
+    if "df" in test:
+        df = int(test["df"])
+        if df == 1:
+            zc = float(stats.norm.isf(alpha / 2))
+            d = float(effect) * math.sqrt(n)
+            return float(stats.norm.sf(zc - d) + stats.norm.cdf(-zc - d))
+        return float(stats.ncx2.sf(float(test["critical"]), df, n * float(effect) ** 2))
+    zc = float(stats.norm.isf(alpha / 2))
+    d = float(effect) * math.sqrt(n) / float(test["sigma"])
+    return float(stats.norm.sf(zc - d) + stats.norm.cdf(-zc - d))
+
+
+def mc_verdict(test: dict[str, Any], control: dict[str, Any], control_effect: float,
+               power: float = DEFAULT_POWER) -> dict[str, Any]:
+    """The verdict of a Monte Carlo check from its test, its negative control's test and the control's effect.
+
+    ``control_effect`` is the control's exact discrepancy in the units of ``control``
+    (see :func:`power_against`). Returns ``passed`` (True / False / None), ``reason``,
+    ``control_power`` (exact power against the control), ``control_detectable`` (the
+    control test's minimum detectable discrepancy at ``power``) and ``control_effect``.
+    See the module docstring for the rule.
+    """
+    power = _check_prob(power, "power")
+    cpow = power_against(control, control_effect)
+    if "df" in control:
+        detectable = float(control["detectable_mahalanobis"])
+    else:
+        detectable = float(control["detectable"])
+    out: dict[str, Any] = {"control_effect": float(control_effect), "control_power": cpow,
+                           "control_detectable": detectable, "required_power": power}
+    if test["reject"]:
+        out.update(passed=False, reason=f"H0 rejected at alpha={float(test['alpha']):.1e} against an exact null mean")
+    elif cpow < power:
+        out.update(passed=None, reason=f"underpowered: the control's effect {float(control_effect):.3g} is below the "
+                                       f"detectable {detectable:.3g} (power {cpow:.3f} < {power}); undecided")
+    elif not control["reject"]:
+        out.update(passed=None, reason=f"control missed (probability <= {1 - cpow:.1e} at this power); undecided")
+    else:
+        out.update(passed=True, reason=f"H0 kept; control rejected (power against it {cpow:.6f})")
+    return out
+
+
+#: The most samples :func:`samples_for_control` asks for; a control that needs more leaves its check
+#: underpowered, hence undecided (never a longer run than this, never a refutation).
+MAX_CONTROL_SAMPLES = 400_000
+
+
+def samples_for_control(effect: float, alpha: float, *, df: int = 1, sigma: float = 1.0,
+                        power: float = CONTROL_DESIGN_POWER, limit: int = MAX_CONTROL_SAMPLES) -> int:
+    """Smallest ``n`` (at most ``limit``) at which the test detects the control's ``effect`` with ``power``.
+
+    ``df == 1``: a z-test, ``effect`` in the units of the mean with per-sample ``sigma``;
+    ``df > 1``: the chi-square test, ``effect`` in Mahalanobis units (``sigma`` = 1).
+    Checks take ``max(profile budget, this)`` so that every profile can reject its control.
+    """
+    if not (isinstance(effect, float | int | np.floating) and math.isfinite(float(effect)) and effect > 0):
+        raise ValueError(f"effect: expected a positive finite number, got {effect!r}")
+    d1 = minimum_detectable_discrepancy(float(sigma), 1, alpha, power, df=df)
+    need = (d1 / float(effect)) ** 2
+    return int(min(max(1, math.ceil(need)), limit)) if math.isfinite(need) else int(limit)
+
+
+#: The committed audit of every Monte Carlo check over many seeds (written by ``python -m verify.mc_audit``).
+AUDIT_PATH = Path(__file__).resolve().parent / "data" / "mc_audit.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _audit() -> dict[str, Any]:
+    try:
+        return dict(json.loads(AUDIT_PATH.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
+
+
+def audit_figures(test_key: str) -> dict[str, Any]:
+    """The audit counts of one Monte Carlo check (``"<claim id>:<check name>"``) for its evidence figures.
+
+    Empty when the audit file is missing or does not list the check (the report then shows no audit).
+    """
+    a = _audit()
+    row = a.get("checks", {}).get(test_key)
+    if row is None:
+        return {}
+    return {"audit_seeds": a["n_seeds"], "audit_profile": a["profile"], "audit_false_alarms": row["false_alarms"],
+            "audit_control_misses": row["control_misses"], "audit_underpowered": row["underpowered"],
+            "audit_min_control_power": row["min_control_power"], "audit_command": a["command"]}
