@@ -68,14 +68,22 @@ def my_vtrace(rewards, values, next_values, log_rhos, terminated, truncated, gam
         ratio = [math.exp(float(x)) for x in lr[i]]
         c_level = rho_bar if bug == "cbar-as-rhobar" else c_bar
         c = [lam * min(c_level, x) for x in ratio]
-        acc = 0.0
-        for t in reversed(range(T)):
-            boot = 0.0 if te[i, t] else float(nv[i, t])
-            td = float(r[i, t]) + gamma * boot - float(v[i, t])
-            cont = not (te[i, t] or tr[i, t]) and t < T - 1
-            trace = c[t + 1] if (bug == "trace-off-by-one" and t < T - 1) else c[t]
-            acc = min(rho_bar, ratio[t]) * td + (gamma * trace * acc if cont else 0.0)
-            vs[i, t] = float(v[i, t]) + acc
+        tds = [min(rho_bar, ratio[t]) * (float(r[i, t]) + gamma * (0.0 if te[i, t] else float(nv[i, t]))
+                                         - float(v[i, t])) for t in range(T)]
+        if bug == "trace-off-by-one":  # the TRFL test oracle's direct sum with prod(c[s:t-1]) for prod(c[s:t])
+            for s in range(T):
+                acc = 0.0
+                for t in range(s, T):
+                    acc += gamma ** (t - s) * math.prod(c[s:max(s, t - 1)]) * tds[t]
+                    if te[i, t] or tr[i, t]:
+                        break
+                vs[i, s] = float(v[i, s]) + acc
+        else:
+            acc = 0.0
+            for t in reversed(range(T)):
+                cont = not (te[i, t] or tr[i, t]) and t < T - 1
+                acc = tds[t] + (gamma * c[t] * acc if cont else 0.0)
+                vs[i, t] = float(v[i, t]) + acc
         for t in range(T):
             cont = not (te[i, t] or tr[i, t]) and t < T - 1
             q = vs[i, t + 1] if cont else float(nv[i, t])
@@ -94,7 +102,7 @@ def my_retrace(rewards, q_values, next_expected_q, log_rhos, terminated, truncat
         for t in reversed(range(T)):
             delta = float(r[i, t]) + gamma * (0.0 if te[i, t] else float(nq[i, t])) - float(q[i, t])
             cont = not (te[i, t] or tr[i, t]) and t < T - 1
-            trace = c[t] if bug == "trace-off-by-one" else (c[t + 1] if t < T - 1 else 0.0)
+            trace = c[t] if bug == "trace-current-step" else (c[t + 1] if t < T - 1 else 0.0)
             acc = delta + (gamma * trace * acc if cont else 0.0)
             out[i, t] = float(q[i, t]) + acc
     return out.reshape(shape)
@@ -197,7 +205,7 @@ BUGS = [
     (my_gae, "returns.gae", "gae:trace-through-truncation", {}),
     (my_vtrace, "returns.vtrace", "vtrace:trace-off-by-one", {}),
     (my_vtrace, "returns.vtrace", "vtrace:cbar-as-rhobar", {}),
-    (my_retrace, "returns.retrace", "retrace:trace-off-by-one", {}),
+    (my_retrace, "returns.retrace", "retrace:trace-current-step", {}),
     (my_kl, "divergences.kl_estimator", "kl_estimator:k3-inverted-ratio", {"kind": "k3"}),
     (my_kl, "divergences.kl_estimator", "kl_estimator:k1-sign", {"kind": "k1"}),
     (my_kl, "divergences.kl_estimator", "kl_estimator:k2-missing-half", {"kind": "k2"}),
