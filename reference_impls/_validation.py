@@ -203,3 +203,15 @@ def check_scalar(x: Any, name: str, *, lo: float | None = None, hi: float | None
         hi_s = "inf" if hi is None else f"{hi:g}"
         raise ValueError(f"{name}: expected a value in {left}{lo_s}, {hi_s}{right}, got {v!r}")
     return v
+
+
+def pow2_exponent(x: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """Integer ``e`` with ``max |x| < 2**e`` over ``axis`` (kept as a size-1 axis), ``0`` where that max is 0.
+
+    ``np.ldexp(x, -e)`` then lies in (-1, 1) and is exact (a power-of-two scaling), which lets
+    sums and means of values near the float64 limit be formed without overflow and scaled
+    back, bit for bit equal to the unscaled result wherever that one does not overflow.
+    """
+    top = np.max(np.abs(x), axis=axis, keepdims=axis is not None) if x.size else np.zeros(())
+    _, e = np.frexp(top)
+    return np.asarray(e, dtype=np.int64)

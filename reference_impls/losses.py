@@ -44,6 +44,7 @@ from reference_impls._validation import (
     check_bool_array,
     check_same_shape,
     check_scalar,
+    pow2_exponent,
 )
 
 __all__ = [
@@ -251,16 +252,22 @@ def aggregate(values: Any, mask: Any, mode: str, *, norm_length: float | None = 
     if np.any(lengths == 0):
         bad = tuple(int(i) for i in np.argwhere(lengths == 0)[0]) if lengths.ndim else ()
         raise ValueError(f"mask: expected at least one unmasked token per sequence, got an all-zero row at {bad}")
-    mv = np.where(m, v, 0.0)
+    n = float(v.shape[-1]) if norm_length is None else check_scalar(norm_length, "norm_length", lo=0.0, lo_open=True)
+    # every mode is linear in v: reduce v / 2^e (|v / 2^e| < 1, exact) and scale back, so values
+    # near the float64 limit give the finite mean instead of inf (sums of 1e308 overflow)
+    e = int(pow2_exponent(np.where(m, v, 0.0)))
+    mv = np.where(m, np.ldexp(v, -e), 0.0)
     sums = mv.sum(axis=-1)
     if mode == "token-mean":
-        return float(sums.sum() / lengths.sum())
-    if mode == "seq-mean-token-mean":
-        return float(np.mean(sums / lengths))
-    if mode == "seq-mean-token-sum":
-        return float(np.mean(sums))
-    n = float(v.shape[-1]) if norm_length is None else check_scalar(norm_length, "norm_length", lo=0.0, lo_open=True)
-    return float(np.mean(sums) / n)
+        out = sums.sum() / lengths.sum()
+    elif mode == "seq-mean-token-mean":
+        out = np.mean(sums / lengths)
+    elif mode == "seq-mean-token-sum":
+        out = np.mean(sums)
+    else:
+        out = np.mean(sums) / n
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(out, e))
 
 
 # --------------------------------------------------------------------------- group advantages
@@ -283,10 +290,17 @@ def grpo_advantages(rewards: Any, std: str | None = "sample", eps: float = 1e-6)
         raise ValueError(f"std: expected None or one of {sorted(STD_CONVENTIONS)}, got {std!r}")
     if g < 1 or (std is not None and STD_CONVENTIONS[std] == 1 and g < 2):
         raise ValueError(f"rewards: expected a group axis of size >= {2 if std else 1}, got shape {r.shape}")
-    centred = r - r.mean(axis=-1, keepdims=True)
+    # scale each group by a power of two (exact) so that its mean and std cannot overflow
+    # (rewards of 1e308); the advantage (r - mean) / (std + eps) is then computed as
+    # (r' - mean') / (std' + eps / 2^k), bit for bit the unscaled value where that one is finite
+    k = pow2_exponent(r, axis=-1)
+    rs = np.ldexp(r, -k)
+    centred = rs - rs.mean(axis=-1, keepdims=True)
     if std is None:
-        return centred
-    s = np.std(r, axis=-1, ddof=STD_CONVENTIONS[std], keepdims=True) + e
+        with np.errstate(over="ignore"):
+            return np.ldexp(centred, k)
+    with np.errstate(over="ignore"):  # eps / 2^k = inf for a group of subnormals: the advantage is then ~0
+        s = np.std(rs, axis=-1, ddof=STD_CONVENTIONS[std], keepdims=True) + np.ldexp(e, -k)
     if np.any(s == 0):
         raise ValueError("eps: expected eps > 0 when a group has zero spread (0/0), got eps = 0")
     return centred / s
@@ -302,8 +316,11 @@ def rloo_advantages(rewards: Any) -> np.ndarray:
     g = r.shape[-1]
     if g < 2:
         raise ValueError(f"rewards: expected a group axis of size >= 2, got shape {r.shape}")
-    total = r.sum(axis=-1, keepdims=True)
-    return r - (total - r) / (g - 1)
+    k = pow2_exponent(r, axis=-1)  # exact power-of-two scaling per group: the sum cannot overflow
+    rs = np.ldexp(r, -k)
+    total = rs.sum(axis=-1, keepdims=True)
+    with np.errstate(over="ignore"):
+        return np.ldexp(rs - (total - rs) / (g - 1), k)
 
 
 # --------------------------------------------------------------------------- GSPO and SAPO

@@ -61,6 +61,20 @@ def _check_fisher(fisher: Any, n: int, name: str = "fisher") -> np.ndarray:
     return F
 
 
+def _unit_scale(g: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(g / c, c)`` with ``c`` the power of two just above ``max |g|`` (exact scaling; ``c = 1`` for ``g = 0``).
+
+    The natural-gradient step is homogeneous of degree 0 in ``g``, so solving with the scaled
+    gradient gives the same step while ``g^T F^+ g`` can neither overflow (``|g| ~ 1e155``)
+    nor underflow (``|g| ~ 1e-160``).
+    """
+    top = float(np.max(np.abs(g))) if g.size else 0.0
+    if top == 0.0:
+        return g, 1.0
+    _, e = np.frexp(top)
+    return np.ldexp(g, -int(e)), float(np.ldexp(1.0, int(e)))
+
+
 def _pinv_solve(F: np.ndarray, g: np.ndarray, name_g: str = "grad") -> np.ndarray:
     """``F^+ g`` by an eigendecomposition, after checking F >= 0 and g in range(F)."""
     w, U = np.linalg.eigh(0.5 * (F + F.T))
@@ -107,8 +121,9 @@ def natural_gradient_step(grad: Any, fisher: Any, max_kl: float) -> np.ndarray:
     g = g_arr.reshape(-1)
     F = _check_fisher(fisher, g.size)
     delta = check_scalar(max_kl, "max_kl", lo=0.0, lo_open=True)
-    x = _pinv_solve(F, g)
-    gFg = float(g @ x)
+    gn, _ = _unit_scale(g)  # the step is scale-free in g: solve with max |g| in [1/2, 1)
+    x = _pinv_solve(F, gn)
+    gFg = float(gn @ x)
     if gFg <= 0.0:
         return np.zeros_like(g_arr)
     return (np.sqrt(2.0 * delta / gFg) * x).reshape(g_arr.shape)
@@ -135,13 +150,21 @@ def conjugate_gradient(
     above ``sqrt(machine eps)`` (the operator is not positive definite on the Krylov space);
     below that, ``p^T A p <= 0`` is rounding on a singular operator and the loop stops.
     """
+    return _cg(matvec, b, iterations, tolerance)
+
+
+def _cg(matvec: Callable[[np.ndarray], Any], b: Any, iterations: Any, tolerance: Any,
+        names: tuple[str, str, str, str] = ("matvec", "b", "iterations", "tolerance")) -> np.ndarray:
+    """:func:`conjugate_gradient`, with the argument names used in messages given by the caller."""
+    n_mv, n_b, n_it, n_tol = names
     if not callable(matvec):
-        raise ValueError(f"matvec: expected a callable v -> A v, got {type(matvec).__name__}")
-    bb = as_float_array(b, "b", ndim=1)
+        raise ValueError(f"{n_mv}: expected a callable v -> A v, got {type(matvec).__name__}")
+    bb = as_float_array(b, n_b, ndim=1)
     if bb.size == 0:
-        raise ValueError("b: expected a non-empty vector, got shape (0,)")
-    k_max = check_positive_int(iterations, "iterations")
-    tol = check_scalar(tolerance, "tolerance", lo=0.0)
+        raise ValueError(f"{n_b}: expected a non-empty vector, got shape (0,)")
+    k_max = check_positive_int(iterations, n_it)
+    tol = check_scalar(tolerance, n_tol, lo=0.0)
+    bb, scale = _unit_scale(bb)  # CG is linear in b: run on b / scale (no overflow of r^T r), scale back
     x = np.zeros_like(bb)
     r = bb.copy()
     p = r.copy()
@@ -154,7 +177,7 @@ def conjugate_gradient(
     for _ in range(k_max):
         if np.sqrt(rr) <= stop:
             break
-        Ap = as_float_array(matvec(p.copy()), "matvec", shape=(bb.size,))
+        Ap = _matvec_out(matvec(p.copy()), n_mv, bb.size)
         pAp = float(p @ Ap)
         if not pAp > 0.0:
             if np.sqrt(rr) <= sqrt_eps * bnorm:
@@ -162,8 +185,8 @@ def conjugate_gradient(
                 # a null-space component with p^T A p ~ -1e-33; the iterate is converged to ~sqrt(eps)
                 break
             raise ValueError(
-                f"matvec: expected a positive definite operator on the Krylov space of b, got p^T A p = {pAp:.3g} "
-                f"with relative residual {np.sqrt(rr) / bnorm:.3g}"
+                f"{n_mv}: expected a positive definite operator on the Krylov space of {n_b}, got p^T A p = "
+                f"{pAp:.3g} with relative residual {np.sqrt(rr) / bnorm:.3g}"
             )
         step = rr / pAp
         x = x + step * p
@@ -171,7 +194,16 @@ def conjugate_gradient(
         rr_new = float(r @ r)
         p = r + (rr_new / rr) * p
         rr = rr_new
-    return x
+    with np.errstate(over="ignore"):
+        return x * scale
+
+
+def _matvec_out(out: Any, name: str, n: int) -> np.ndarray:
+    """The value returned by a user's matrix-vector product, checked (the message names ``name``)."""
+    try:
+        return as_float_array(out, name, shape=(n,))
+    except ValueError as exc:
+        raise ValueError(f"{name}: the product v -> A v returned an invalid value ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -186,7 +218,8 @@ class TRPOStepResult:
       kl: KL of the accepted step as reported by the ``kl`` callable (0.0 if none).
       improvement: surrogate improvement of the accepted step (0.0 if none).
       full_step: the natural-gradient step before the line search.
-      direction: the CG solution ``x ~ F^{-1} g``.
+      direction: the CG solution ``x ~ F^{-1} g`` (CG runs on ``g`` scaled by a power of two to
+        ``max |g|`` in [1/2, 1), then ``x`` is scaled back; ``inf`` only if ``F^{-1} g`` overflows).
       expected_improvement: the linear model's improvement ``g^T full_step``.
     """
 
@@ -258,13 +291,19 @@ def trpo_step(
     delta = check_scalar(max_kl, "max_kl", lo=0.0, lo_open=True)
     coef = check_scalar(backtrack_coef, "backtrack_coef", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     n_back = check_nonneg_int(max_backtracks, "max_backtracks")
-    x = conjugate_gradient(fvp, g, iterations=cg_iterations, tolerance=cg_tolerance)
-    xFx = float(x @ as_float_array(fvp(x.copy()), "fisher", shape=(g.size,)))
+    # the full step is scale-free in g: run CG on g / c (max |g / c| in [1/2, 1)) so that x^T F x can
+    # neither overflow nor underflow, and scale the direction and the model improvement back by c
+    gn, c = _unit_scale(g)
+    xn = _cg(fvp, gn, cg_iterations, cg_tolerance, names=("fisher", "grad", "cg_iterations", "cg_tolerance"))
+    xFx = float(xn @ _matvec_out(fvp(xn.copy()), "fisher", g.size))
+    with np.errstate(over="ignore"):
+        x = xn * c
     zeros = np.zeros_like(g_arr)
     if not xFx > 0.0:
         return TRPOStepResult(zeros, False, 0, 0.0, 0.0, zeros.copy(), x.reshape(g_arr.shape), 0.0)
-    full = np.sqrt(2.0 * delta / xFx) * x
-    expected = float(g @ full)
+    full = np.sqrt(2.0 * delta / xFx) * xn
+    with np.errstate(over="ignore"):
+        expected = float(gn @ full) * c
     for k in range(n_back + 1):
         s = (coef**k * full).reshape(g_arr.shape)
         kl_k = check_scalar(kl(s.copy()), "kl")

@@ -66,9 +66,78 @@ def _like(x: torch.Tensor, name: str, ref: torch.Tensor, ref_name: str) -> torch
     return t
 
 
+#: log(2) split as in fdlibm (see :mod:`reference_impls.importance`).
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+
+
+def _pow2_exponent(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Integer ``e`` with ``max |x| < 2**e`` over ``dim`` (kept), 0 where that max is 0 (no gradient)."""
+    with torch.no_grad():
+        top = x.abs().amax() if dim is None else x.abs().amax(dim=dim, keepdim=True)
+        return torch.frexp(top).exponent.to(torch.int64)
+
+
 def _weighted(values: torch.Tensor, log_w: torch.Tensor) -> torch.Tensor:
-    mag = torch.exp(log_w + torch.log(values.abs()))
-    return torch.where(values == 0, torch.zeros_like(values), torch.sign(values) * mag)
+    """Elementwise ``values * exp(log_w)``; ``sign(v) exp(log_w + log|v|)`` where ``exp(log_w)`` over/underflows.
+
+    Every branch is fed only the inputs it is selected for (the others get safe stand-ins), so
+    no branch has an infinite local derivative: the gradient is finite at ``v == 0``, at
+    ``log_w == -inf`` and where a weight overflows (``torch.where`` alone would give ``0 * inf``).
+    """
+    with torch.no_grad():
+        ew = torch.exp(log_w)
+        plain_ok = torch.isfinite(ew) & ((ew != 0) | (log_w == -math.inf))
+    zero = torch.zeros((), dtype=values.dtype, device=values.device)
+    one = torch.ones((), dtype=values.dtype, device=values.device)
+    plain = values * torch.exp(torch.where(plain_ok, log_w, zero))
+    nz = values != 0
+    safe_v = torch.where(nz, values, one)
+    use_log = ~plain_ok & nz
+    mag = torch.exp(torch.where(use_log, log_w, zero) + torch.log(safe_v.abs()))
+    logged = torch.where(use_log, torch.sign(safe_v) * mag, zero)
+    return torch.where(plain_ok, plain, logged)
+
+
+def _weighted_sum(values: torch.Tensor, log_w: torch.Tensor, dim: int, divisor: float = 1.0,
+                  exp2: torch.Tensor | int = 0) -> torch.Tensor:
+    """``2^exp2 / divisor * sum_dim values * exp(log_w)`` without spurious overflow or ``inf - inf``.
+
+    As :func:`reference_impls.importance._weighted_sum`: the plain sum where every term and the sum
+    are finite, else the sum around the largest log-weight ``M`` of the non-zero values and the
+    largest ``|value|`` (powers of two applied by ``ldexp``). Differentiable, with a finite gradient
+    at values of 0 and at overflowing weights (every branch gets only safe inputs).
+    """
+    zero = torch.zeros((), dtype=values.dtype, device=values.device)
+    with torch.no_grad():
+        ew = torch.exp(log_w)
+        terms = torch.where(values == 0, zero, values * ew)
+        plain_val = torch.ldexp(terms.sum(dim=dim) / divisor, torch.as_tensor(exp2, device=values.device))
+        ok_terms = torch.isfinite(terms) & ~((ew == 0) & (log_w > -math.inf) & (values != 0))
+        ok = ok_terms.all(dim=dim) & torch.isfinite(plain_val)
+    nz = values != 0
+    # a zero value with an overflowing weight contributes 0: its exp gets a stand-in log-weight of 0
+    lw_fin = torch.where(torch.isfinite(ew), log_w, zero)
+    if bool(ok.all()):
+        return torch.ldexp((values * torch.exp(lw_fin)).sum(dim=dim) / divisor,
+                           torch.as_tensor(exp2, device=values.device))
+    with torch.no_grad():
+        lw_nz = torch.where(nz, log_w, torch.full_like(log_w, -math.inf))
+        M = lw_nz.amax(dim=dim, keepdim=True)
+        M = torch.where(torch.isfinite(M), M, torch.zeros_like(M))
+        q = torch.floor(M / _LN2_HI)
+        f = (M - q * _LN2_HI) - q * _LN2_LO
+        k = _pow2_exponent(torch.where(nz, values, zero), dim=dim)
+        shift = (q.to(torch.int64) + k).squeeze(dim) + torch.as_tensor(exp2, device=values.device)
+    row_ok = ok.unsqueeze(dim)
+    # plain branch: only rows that are ok, with every other row's inputs replaced by zeros
+    plain = torch.ldexp((torch.where(row_ok, values, zero) * torch.exp(torch.where(row_ok, lw_fin, zero))).sum(dim=dim)
+                        / divisor, torch.as_tensor(exp2, device=values.device))
+    scaled = torch.ldexp(values, -k)
+    shifted = torch.where(nz & ~row_ok, log_w - M, torch.full_like(log_w, -math.inf))
+    S = torch.where(nz & ~row_ok, scaled * torch.exp(shifted), zero).sum(dim=dim)
+    robust = torch.ldexp(S * torch.exp(f.squeeze(dim)) / divisor, shift)
+    return torch.where(ok, plain, robust)
 
 
 def _samples_last(x: torch.Tensor, name: str) -> int:
@@ -120,13 +189,21 @@ def _returns_inputs(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma
 def trajectory_is(rewards: torch.Tensor, log_probs: torch.Tensor, behavior_log_probs: torch.Tensor,
                   gamma: float) -> torch.Tensor:
     r, lw, disc = _returns_inputs(rewards, log_probs, behavior_log_probs, gamma)
-    return _weighted((r * disc).sum(dim=-1), lw.sum(dim=-1))
+    rd = r * disc
+    LW = lw.sum(dim=-1)
+    with torch.no_grad():
+        finite = bool(torch.isfinite(rd.sum(dim=-1)).all())
+    if finite:
+        return _weighted(rd.sum(dim=-1), LW)
+    # the return itself overflows: sum rewards / 2^k (exact) and put k log 2 into log W
+    k = _pow2_exponent(rd, dim=-1)
+    return _weighted(torch.ldexp(rd, -k).sum(dim=-1), LW + k.squeeze(-1).to(LW.dtype) * math.log(2.0))
 
 
 def per_decision_is(rewards: torch.Tensor, log_probs: torch.Tensor, behavior_log_probs: torch.Tensor,
                     gamma: float) -> torch.Tensor:
     r, lw, disc = _returns_inputs(rewards, log_probs, behavior_log_probs, gamma)
-    return _weighted(r * disc, torch.cumsum(lw, dim=-1)).sum(dim=-1)
+    return _weighted_sum(r * disc, torch.cumsum(lw, dim=-1), dim=-1)
 
 
 def _sample_inputs(values: Any, log_probs: Any, behavior_log_probs: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -138,7 +215,7 @@ def _sample_inputs(values: Any, log_probs: Any, behavior_log_probs: Any) -> tupl
 
 def ordinary_is(values: torch.Tensor, log_probs: torch.Tensor, behavior_log_probs: torch.Tensor) -> torch.Tensor:
     v, lw, n = _sample_inputs(values, log_probs, behavior_log_probs)
-    return _weighted(v, lw).sum(dim=-1) / n
+    return _weighted_sum(v, lw, dim=-1, divisor=float(n))
 
 
 def _row_max(lw: torch.Tensor, what: str) -> torch.Tensor:
@@ -176,7 +253,7 @@ def truncated_is(values: torch.Tensor, log_probs: torch.Tensor, behavior_log_pro
     else:
         c = check_scalar(level, "level", lo=0.0, lo_open=True)
         log_c = torch.full_like(lw[..., :1], math.log(c))
-    return _weighted(v, torch.minimum(lw, log_c)).sum(dim=-1) / n
+    return _weighted_sum(v, torch.minimum(lw, log_c), dim=-1, divisor=float(n))
 
 
 def effective_sample_size(weights: torch.Tensor) -> torch.Tensor:
@@ -216,9 +293,14 @@ def importance_weighted_policy_gradient(rewards: torch.Tensor, log_probs: torch.
     if self_normalized:
         e = torch.exp(lw - _row_max(lw, "the self-normalized weights"))
         coef = r * e / e.sum(dim=-1, keepdim=True)
-    else:
-        coef = _weighted(r, lw) / n
-    return torch.einsum("...t,...td->...d", coef, g)
+        return torch.einsum("...t,...td->...d", coef, g)
+    with torch.no_grad():
+        plain_ok = bool(torch.isfinite(torch.einsum("...t,...td->...d", _weighted(r, lw) / n, g)).all())
+    if plain_ok:
+        return torch.einsum("...t,...td->...d", _weighted(r, lw) / n, g)
+    ka, kb = _pow2_exponent(r), _pow2_exponent(g)
+    u = torch.ldexp(r, -ka).unsqueeze(-1) * torch.ldexp(g, -kb)
+    return _weighted_sum(u, lw.unsqueeze(-1), dim=-2, divisor=float(n), exp2=ka + kb)
 
 
 def softmax_scores(logits: torch.Tensor, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
