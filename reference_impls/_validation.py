@@ -215,3 +215,33 @@ def pow2_exponent(x: np.ndarray, axis: int | None = None) -> np.ndarray:
     top = np.max(np.abs(x), axis=axis, keepdims=axis is not None) if x.size else np.zeros(())
     _, e = np.frexp(top)
     return np.asarray(e, dtype=np.int64)
+
+
+#: Longest horizon accepted by the backward-induction and matrix-power loops (one numpy step
+#: each: ~1 s at this length), so that no call with a huge ``horizon`` runs for minutes.
+MAX_HORIZON = 100_000
+
+#: Largest number of array entries a function allocates for a horizon-indexed table or a
+#: sampled batch (``8e8`` bytes of int64); larger requests are refused before any allocation.
+MAX_TABLE_ENTRIES = 100_000_000
+
+
+def check_count(name: str, factors: dict[str, int], limit: float, what: str) -> None:
+    """Refuse ``prod(factors) > limit`` by comparing logarithms (no huge integer is formed).
+
+    ``factors`` maps a description (e.g. ``"H + 1"``) to its value; the message names
+    ``name``, shows the factors and the order of magnitude of their product.
+    """
+    log10 = sum(float(np.log10(v)) if v > 0 else -np.inf for v in factors.values())
+    if log10 > float(np.log10(limit)) + 1e-12:
+        desc = " * ".join(f"({k})" if " " in k else k for k in factors)
+        vals = ", ".join(f"{k}={v:,}" for k, v in factors.items())
+        raise ValueError(f"{name}: expected {what} ({desc}) at most {limit:,.0f}, got about 10^{log10:.1f} ({vals})")
+
+
+def check_horizon(horizon: Any, name: str = "horizon", *, limit: int = MAX_HORIZON) -> int:
+    """A non-negative integer horizon of at most ``limit`` steps."""
+    H = check_nonneg_int(horizon, name)
+    if H > limit:
+        raise ValueError(f"{name}: expected at most {limit:,} steps (each is one pass of a loop), got {H:,}")
+    return H

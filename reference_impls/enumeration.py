@@ -18,13 +18,22 @@ from typing import Any
 
 import numpy as np
 
-from reference_impls._validation import as_float_array, check_gamma, check_nonneg_int, check_positive_int
+from reference_impls._validation import (
+    MAX_TABLE_ENTRIES,
+    as_float_array,
+    check_count,
+    check_gamma,
+    check_horizon,
+    check_positive_int,
+)
 from reference_impls.mdp import FiniteMDP, _check_mdp, validate_policy
 
 __all__ = ["MAX_ENUMERATED", "Trajectories", "enumerate_trajectories", "sample_trajectories"]
 
 #: Refuse to enumerate more trajectories than this (memory guard; ~0.9 GB of buffers).
 MAX_ENUMERATED = 50_000_000
+#: The broadcast grid ``(S, A, ..., S)`` has ``2H + 1`` axes; numpy allows at most 64.
+_MAX_GRID_DIMS = 63
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,14 +151,16 @@ def enumerate_trajectories(mdp: FiniteMDP, policy: Any, horizon: int) -> Traject
     number with digits ``(s_0, a_0, ..., s_H)``, ``s_H`` fastest.
     """
     pi = validate_policy(_check_mdp(mdp), policy)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
     S, A = mdp.n_states, mdp.n_actions
-    n = S ** (H + 1) * A**H
-    if n > MAX_ENUMERATED:
+    # compare logarithms: S^(H+1) A^H as an exact integer takes seconds (and cannot be printed) for large H
+    log_n = (H + 1) * np.log(S) + H * np.log(A)
+    if log_n > np.log(MAX_ENUMERATED) + 1e-9:
         raise ValueError(
-            f"horizon: enumerating S^(H+1) A^H = {n:,} trajectories exceeds the limit of "
-            f"{MAX_ENUMERATED:,}; got S={S}, A={A}, H={H}"
+            f"horizon: expected S^(H+1) A^H <= {MAX_ENUMERATED:,} trajectories, got about "
+            f"10^{log_n / np.log(10):.1f} (S={S}, A={A}, H={H:,})"
         )
+    n = S ** (H + 1) * A**H
     # Probabilities, breadth-first: p has the grid shape (S, A, S, ..., A, S) flattened.
     p = mdp.initial.copy()
     for _ in range(H):
@@ -157,6 +168,9 @@ def enumerate_trajectories(mdp: FiniteMDP, policy: Any, horizon: int) -> Traject
         p = (p.reshape(-1, S, A, 1) * mdp.transitions[None]).reshape(-1)  # step to s_{t+1}
     dtype_s = np.min_scalar_type(max(S - 1, 0))
     dtype_a = np.min_scalar_type(max(A - 1, 0))
+    if 2 * H + 1 > _MAX_GRID_DIMS:
+        # only S = A = 1 gets here (otherwise n > MAX_ENUMERATED): one trajectory, all indices 0
+        return Trajectories(np.zeros((n, H + 1), dtype=dtype_s), np.zeros((n, H), dtype=dtype_a), p, mdp, None)
     grid = (S,) + (A, S) * H
     states_tm = np.empty((H + 1, n), dtype=dtype_s)
     actions_tm = np.empty((H, n), dtype=dtype_a)
@@ -182,8 +196,10 @@ def sample_trajectories(
     over ``n``). Weights are ``1 / n``, so ``expectation`` gives the sample mean.
     """
     pi = validate_policy(_check_mdp(mdp), policy)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
     N = check_positive_int(n, "n")
+    check_count("horizon" if H + 1 >= N else "n", {"H + 1": H + 1, "n": N}, MAX_TABLE_ENTRIES,
+                "a number of sampled states")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     # Inverse CDF: the sampled index is #{k < K-1 : cdf[k] <= u}; the last cdf entry is

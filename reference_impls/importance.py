@@ -35,8 +35,9 @@ import numpy as np
 
 from reference_impls._validation import (
     as_float_array,
+    check_count,
     check_gamma,
-    check_nonneg_int,
+    check_horizon,
     check_same_shape,
     check_scalar,
     pow2_exponent,
@@ -440,6 +441,17 @@ def softmax_scores(logits: Any, states: Any, actions: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- exact moments
 
 
+#: Largest ``H S^2 A`` (multiply-adds of the backward recursions) accepted: about a second.
+MAX_DP_WORK = 1_000_000_000
+
+
+def _dp_horizon(horizon: Any, m: FiniteMDP) -> int:
+    H = check_horizon(horizon)
+    check_count("horizon", {"H": H, "S^2": m.n_states**2, "A": m.n_actions}, MAX_DP_WORK,
+                "a backward-recursion cost")
+    return H
+
+
 def trajectory_weight_second_moment(mdp: FiniteMDP, policy: Any, behavior_policy: Any, horizon: int) -> float:
     """Exact ``E_mu[W_H^2]`` by the backward recursion (no enumeration), O(H S^2 A).
 
@@ -452,7 +464,7 @@ def trajectory_weight_second_moment(mdp: FiniteMDP, policy: Any, behavior_policy
     m = _check_mdp(mdp)
     pi = validate_policy(m, policy, "policy")
     mu = validate_policy(m, behavior_policy, "behavior_policy")
-    H = check_nonneg_int(horizon, "horizon")
+    H = _dp_horizon(horizon, m)
     if np.any((mu == 0) & (pi > 0)):
         raise ValueError("behavior_policy: zero support: probability 0 where policy is positive, "
                          "so the trajectory weight is undefined")
@@ -482,7 +494,7 @@ def exact_is_moments(mdp: FiniteMDP, policy: Any, behavior_policy: Any, horizon:
     m = _check_mdp(mdp)
     pi = validate_policy(m, policy, "policy")
     mu = validate_policy(m, behavior_policy, "behavior_policy")
-    H = check_nonneg_int(horizon, "horizon")
+    H = _dp_horizon(horizon, m)
     g = m.gamma if gamma is None else check_gamma(gamma, allow_one=True)
     if np.any((mu == 0) & (pi > 0)):
         raise ValueError("behavior_policy: zero support: probability 0 where policy is positive, "

@@ -29,9 +29,12 @@ from typing import Any
 import numpy as np
 
 from reference_impls._validation import (
+    MAX_TABLE_ENTRIES,
     as_float_array,
     check_gamma,
     check_nonneg_int,
+    check_count,
+    check_horizon,
     check_positive_int,
     check_simplex,
 )
@@ -282,7 +285,8 @@ def expected_return(mdp: FiniteMDP, policy: Any) -> float:
 def state_marginals(mdp: FiniteMDP, policy: Any, horizon: int) -> np.ndarray:
     """``[horizon, S]`` array of ``P(s_t = s)`` for ``t = 0 .. horizon - 1`` (matrix powers)."""
     P_pi = policy_transitions(mdp, policy)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
+    check_count("horizon", {"H": H, "S": mdp.n_states}, MAX_TABLE_ENTRIES, "a table size")
     out = np.empty((H, mdp.n_states))
     p = mdp.initial.copy()
     for t in range(H):
@@ -303,7 +307,9 @@ def finite_horizon_values(mdp: FiniteMDP, policy: Any, horizon: int, gamma: floa
     allowed here, the horizon being finite) and ``mdp.gamma`` otherwise.
     """
     pi = validate_policy(_check_mdp(mdp), policy)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
+    check_count("horizon", {"H + 1": H + 1, "S": mdp.n_states, "A": mdp.n_actions}, MAX_TABLE_ENTRIES,
+                "a table size")
     g = _finite_gamma(mdp, gamma)
     P_pi = np.einsum("sa,sat->st", pi, mdp.transitions)
     r_pi = np.einsum("sa,sa->s", pi, mdp.rewards)

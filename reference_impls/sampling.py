@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from reference_impls._validation import as_float_array, check_nonneg_int, check_positive_int, check_simplex
+from reference_impls._validation import (
+    MAX_TABLE_ENTRIES,
+    as_float_array,
+    check_count,
+    check_horizon,
+    check_positive_int,
+    check_simplex,
+)
 
 __all__ = ["BatchedTrajectories", "batched_tables", "sample_batched"]
 
@@ -84,8 +91,10 @@ def sample_batched(transitions: Any, initial: Any, policy: Any, horizon: int, n_
         per episode for the start state.
     """
     P, mu, pi = batched_tables(transitions, initial, policy)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
     E = check_positive_int(n_episodes, "n_episodes")
+    check_count("horizon" if H + 1 >= E else "n_episodes", {"H + 1": H + 1, "B": P.shape[0], "n_episodes": E},
+                MAX_TABLE_ENTRIES, "a number of sampled states")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     B, S, A, _ = P.shape

@@ -115,6 +115,9 @@ class TokenTask:
         if not any(roles):
             raise ValueError("roles: expected at least one policy position (True), got none")
         T = len(roles)
+        if T * np.log(V) > np.log(MAX_SEQUENCES) + 1e-9:
+            raise ValueError(f"roles: expected V**T <= {MAX_SEQUENCES} sequences, got about "
+                             f"10^{T * np.log10(V):.1f} (V={V}, T={T})")
         if V**T > MAX_SEQUENCES:
             raise ValueError(f"roles: V**T = {V}**{T} = {V**T} sequences exceeds the enumeration limit {MAX_SEQUENCES}")
         n_pref = _n_prefixes(V, T)
@@ -202,11 +205,11 @@ def random_task(rng: np.random.Generator, vocab_size: int, length: int, roles: A
     V = check_positive_int(vocab_size, "vocab_size")
     T = check_positive_int(length, "length")
     scale = check_scalar(reward_scale, "reward_scale", lo=0.0, lo_open=True)
+    if V < 2 or T * np.log(V) > np.log(MAX_SEQUENCES) + 1e-9 or V**T > MAX_SEQUENCES:
+        raise ValueError(f"vocab_size: expected V >= 2 with V**T <= {MAX_SEQUENCES}, got V={V}, T={T}")
     rl = tuple([True] * T) if roles is None else tuple(roles)
     if len(rl) != T:
         raise ValueError(f"roles: expected {T} entries (length), got {len(rl)}")
-    if V < 2 or V**T > MAX_SEQUENCES:
-        raise ValueError(f"vocab_size: expected V >= 2 with V**T <= {MAX_SEQUENCES}, got V={V}, T={T}")
     env = rng.dirichlet(np.ones(V), size=_n_prefixes(V, T))
     rewards = rng.uniform(-scale, scale, size=V**T)
     return TokenTask(V, rl, env, rewards)

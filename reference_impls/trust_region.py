@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from reference_impls._validation import (
+    MAX_HORIZON,
     as_float_array,
     check_nonneg_int,
     check_positive_int,
@@ -46,6 +47,8 @@ __all__ = [
     "trpo_step",
 ]
 
+#: Most shrinkings of the line search accepted (0.5**1100 is 0 in float64).
+MAX_BACKTRACKS = 10_000
 #: Relative size (to the largest eigenvalue) below which an eigenvalue of F counts as 0.
 RANGE_RTOL = 1e-10
 #: Largest relative component of ``grad`` outside the range of F that is accepted.
@@ -163,6 +166,8 @@ def _cg(matvec: Callable[[np.ndarray], Any], b: Any, iterations: Any, tolerance:
     if bb.size == 0:
         raise ValueError(f"{n_b}: expected a non-empty vector, got shape (0,)")
     k_max = check_positive_int(iterations, n_it)
+    if k_max > MAX_HORIZON:
+        raise ValueError(f"{n_it}: expected at most {MAX_HORIZON:,} iterations, got {k_max:,}")
     tol = check_scalar(tolerance, n_tol, lo=0.0)
     bb, scale = _unit_scale(bb)  # CG is linear in b: run on b / scale (no overflow of r^T r), scale back
     x = np.zeros_like(bb)
@@ -291,6 +296,9 @@ def trpo_step(
     delta = check_scalar(max_kl, "max_kl", lo=0.0, lo_open=True)
     coef = check_scalar(backtrack_coef, "backtrack_coef", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     n_back = check_nonneg_int(max_backtracks, "max_backtracks")
+    if n_back > MAX_BACKTRACKS:
+        raise ValueError(f"max_backtracks: expected at most {MAX_BACKTRACKS} (backtrack_coef**k underflows to 0 "
+                         f"long before), got {n_back:,}")
     # the full step is scale-free in g: run CG on g / c (max |g / c| in [1/2, 1)) so that x^T F x can
     # neither overflow nor underflow, and scale the direction and the model improvement back by c
     gn, c = _unit_scale(g)

@@ -12,7 +12,13 @@ from typing import Any
 
 import torch
 
-from reference_impls._validation import SIMPLEX_ATOL, check_nonneg_int, check_positive_int
+from reference_impls._validation import (
+    MAX_TABLE_ENTRIES,
+    SIMPLEX_ATOL,
+    check_count,
+    check_horizon,
+    check_positive_int,
+)
 from reference_impls.torch._validation import as_float_tensor
 
 __all__ = ["BatchedTrajectories", "sample_batched"]
@@ -76,8 +82,10 @@ def sample_batched(transitions: torch.Tensor, initial: torch.Tensor, policy: tor
                              f"got {t.dtype} on {t.device}")
     for nm, t in (("transitions", P), ("initial", mu), ("policy", pi)):
         _simplex(t, nm)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
     E = check_positive_int(n_episodes, "n_episodes")
+    check_count("horizon" if H + 1 >= E else "n_episodes", {"H + 1": H + 1, "B": B, "n_episodes": E},
+                MAX_TABLE_ENTRIES, "a number of sampled states")
     if generator is not None:
         if not isinstance(generator, torch.Generator):
             raise ValueError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
