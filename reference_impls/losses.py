@@ -169,6 +169,8 @@ def clip_fraction(log_probs: Any, old_log_probs: Any, advantages: Any, clip_eps:
     lo, hi = clip_bounds(clip_eps)
     if definition not in CLIP_FRACTION_DEFINITIONS:
         raise ValueError(f"definition: expected one of {CLIP_FRACTION_DEFINITIONS}, got {definition!r}")
+    if lp.size == 0:
+        raise ValueError(f"log_probs: expected at least one element, got shape {lp.shape}")
     m = np.ones(lp.shape, dtype=bool) if mask is None else _mask_for(mask, lp)
     if not m.any():
         raise ValueError("mask: expected at least one selected element, got an all-zero mask")
@@ -248,6 +250,8 @@ def aggregate(values: Any, mask: Any, mode: str, *, norm_length: float | None = 
         raise ValueError(f"mode: expected one of {AGGREGATION_MODES}, got {mode!r}")
     if v.shape[-1] == 0:
         raise ValueError(f"values: expected a non-empty time axis, got shape {v.shape}")
+    if v.size == 0:
+        raise ValueError(f"values: expected at least one sequence, got shape {v.shape}")
     lengths = m.sum(axis=-1)
     if np.any(lengths == 0):
         bad = tuple(int(i) for i in np.argwhere(lengths == 0)[0]) if lengths.ndim else ()

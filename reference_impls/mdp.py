@@ -131,6 +131,7 @@ def _check_mdp(mdp: Any) -> FiniteMDP:
 
 def validate_policy(mdp: FiniteMDP, policy: Any, name: str = "policy") -> np.ndarray:
     """Return ``policy`` as float64 after checking shape ``[S, A]`` and simplex rows."""
+    _check_mdp(mdp)
     pi = as_float_array(policy, name, shape=(mdp.n_states, mdp.n_actions))
     return check_simplex(pi, name)
 

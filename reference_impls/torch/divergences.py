@@ -13,7 +13,7 @@ import torch
 
 from reference_impls._validation import SIMPLEX_ATOL
 from reference_impls.divergences import KL_ESTIMATORS
-from reference_impls.torch._validation import as_float_tensor, check_same_shape
+from reference_impls.torch._validation import as_float_tensor, check_same_dtype, check_same_shape
 
 __all__ = ["chi2", "kl", "kl_estimator", "l1", "tv"]
 
@@ -34,6 +34,7 @@ def _pair(p: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     pa = _simplex(as_float_tensor(p, "p", min_ndim=1), "p")
     qa = _simplex(as_float_tensor(q, "q", min_ndim=1), "q")
     check_same_shape(p=pa, q=qa)
+    check_same_dtype(p=pa, q=qa)
     return pa, qa
 
 
@@ -85,6 +86,7 @@ def kl_estimator(log_p: torch.Tensor, log_q: torch.Tensor, kind: str) -> torch.T
     lp = as_float_tensor(log_p, "log_p")
     lq = as_float_tensor(log_q, "log_q")
     check_same_shape(log_p=lp, log_q=lq)
+    check_same_dtype(log_p=lp, log_q=lq)
     if kind not in KL_ESTIMATORS:
         raise ValueError(f"kind: expected one of {KL_ESTIMATORS}, got {kind!r}")
     log_r = lq - lp

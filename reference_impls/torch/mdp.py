@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from reference_impls._validation import check_gamma
 from reference_impls.torch._validation import as_float_tensor
 
 __all__ = [
@@ -31,18 +32,41 @@ __all__ = [
 ]
 
 
+#: ``torch.linalg.solve`` has no float16 / bfloat16 kernels (on CPU): the tables must be float32 or float64.
+_SOLVE_DTYPES = (torch.float32, torch.float64)
+
+
+def _rows_error(t: torch.Tensor, tol: float) -> str:
+    """What is wrong with rows that should be probability vectors ("" when nothing is)."""
+    with torch.no_grad():
+        if bool((t < 0).any()):
+            return f"got a negative entry (minimum {float(t.min()):.3g})"
+        err = (t.sum(-1) - 1).abs()
+        if bool((err > tol).any()):
+            return f"got a row summing to {float(t.sum(-1).flatten()[int(err.argmax())]):.12g} (tolerance {tol:g})"
+    return ""
+
+
 def _unpack(transitions: Any, rewards: Any, initial: Any, gamma: Any) -> tuple[torch.Tensor, ...]:
     P = as_float_tensor(transitions, "transitions", min_ndim=3)
+    if P.dtype not in _SOLVE_DTYPES:
+        raise ValueError(f"transitions: expected dtype float32 or float64 (the linear solves have no "
+                         f"{P.dtype} kernels), got {P.dtype}")
     batched = P.ndim == 4
     if P.ndim not in (3, 4):
         raise ValueError(f"transitions: expected shape [S, A, S] or [B, S, A, S], got {tuple(P.shape)}")
     if not batched:
         P = P.unsqueeze(0)
     B, S, A, S2 = P.shape
-    if S2 != S:
-        raise ValueError(f"transitions: expected matching state axes [.., S, A, S], got {tuple(P.shape)}")
+    if S2 != S or S == 0 or A == 0 or B == 0:
+        raise ValueError(f"transitions: expected a non-empty shape [.., S, A, S] with matching state axes, "
+                         f"got {tuple(P.shape) if batched else tuple(P.shape[1:])}")
     R = as_float_tensor(rewards, "rewards")
     mu = as_float_tensor(initial, "initial")
+    for nm, t in (("rewards", R), ("initial", mu)):
+        if t.dtype != P.dtype or t.device != P.device:
+            raise ValueError(f"{nm}: expected dtype {P.dtype} on {P.device} (those of transitions), "
+                             f"got {t.dtype} on {t.device}")
     if not batched:
         R, mu = R.unsqueeze(0), mu.unsqueeze(0)
     k = 0 if batched else 1  # report shapes as the caller gave them
@@ -50,26 +74,27 @@ def _unpack(transitions: Any, rewards: Any, initial: Any, gamma: Any) -> tuple[t
         raise ValueError(f"rewards: expected shape {(B, S, A)[k:]}, got {tuple(R.shape)[k:]}")
     if tuple(mu.shape) != (B, S):
         raise ValueError(f"initial: expected shape {(B, S)[k:]}, got {tuple(mu.shape)[k:]}")
-    for nm, t in (("rewards", R), ("initial", mu)):
-        if t.dtype != P.dtype or t.device != P.device:
-            raise ValueError(f"{nm}: expected dtype {P.dtype} on {P.device}, got {t.dtype} on {t.device}")
-    with torch.no_grad():
-        if bool((P < 0).any()) or bool(((P.sum(-1) - 1).abs() > _tol(P)).any()):
-            raise ValueError("transitions: expected non-negative rows summing to 1")
-        if bool((mu < 0).any()) or bool(((mu.sum(-1) - 1).abs() > _tol(mu)).any()):
-            raise ValueError("initial: expected a probability vector per MDP")
+    bad = _rows_error(P, _tol(P))
+    if bad:
+        raise ValueError(f"transitions: expected non-negative rows summing to 1, {bad}")
+    bad = _rows_error(mu, _tol(mu))
+    if bad:
+        raise ValueError(f"initial: expected a probability vector per MDP, {bad}")
     if isinstance(gamma, torch.Tensor):
+        if gamma.is_complex() or not torch.is_floating_point(gamma):
+            raise ValueError(f"gamma: expected a float, or a floating tensor of shape () or ({B},), "
+                             f"got a tensor of dtype {gamma.dtype}")
         g = gamma.to(dtype=P.dtype, device=P.device)
         if g.ndim == 0:
             g = g.expand(B)
         if tuple(g.shape) != (B,):
             raise ValueError(f"gamma: expected a scalar or shape ({B},), got {tuple(g.shape)}")
+        with torch.no_grad():
+            bad_g = (g < 0) | (g >= 1) | ~torch.isfinite(g)
+            if bool(bad_g.any()):
+                raise ValueError(f"gamma: expected values in [0, 1), got {float(g[bad_g][0])!r}")
     else:
-        if isinstance(gamma, bool):
-            raise ValueError(f"gamma: expected a real number, got {gamma!r}")
-        g = torch.full((B,), float(gamma), dtype=P.dtype, device=P.device)
-    if bool(((g < 0) | (g >= 1) | ~torch.isfinite(g)).any()):
-        raise ValueError("gamma: expected values in [0, 1)")
+        g = torch.full((B,), check_gamma(gamma), dtype=P.dtype, device=P.device)
     return P, R, mu, g, torch.tensor(batched)
 
 
@@ -77,19 +102,24 @@ def _tol(t: torch.Tensor) -> float:
     return 1e-9 if t.dtype == torch.float64 else 1e-5
 
 
-def _policy(policy: Any, P: torch.Tensor, batched: bool) -> torch.Tensor:
-    pi = as_float_tensor(policy, "policy")
+def _policy(policy: Any, P: torch.Tensor, batched: bool, name: str = "policy") -> torch.Tensor:
+    pi = as_float_tensor(policy, name)
+    if pi.dtype != P.dtype or pi.device != P.device:
+        raise ValueError(f"{name}: expected dtype {P.dtype} on {P.device} (those of transitions), "
+                         f"got {pi.dtype} on {pi.device}")
     if not batched:
         pi = pi.unsqueeze(0)
     if tuple(pi.shape) != tuple(P.shape[:3]):
         want = tuple(P.shape[:3]) if batched else tuple(P.shape[1:3])
         got = tuple(pi.shape) if batched else tuple(pi.shape[1:])
-        raise ValueError(f"policy: expected shape {want}, got {got}")
-    if pi.dtype != P.dtype or pi.device != P.device:
-        raise ValueError(f"policy: expected dtype {P.dtype} on {P.device}, got {pi.dtype} on {pi.device}")
-    with torch.no_grad():
-        if bool((pi < 0).any()) or bool(((pi.sum(-1) - 1).abs() > _tol(pi)).any()):
-            raise ValueError("policy: expected rows on the simplex (non-negative, summing to 1)")
+        raise ValueError(f"{name}: expected shape {want}, got {got}")
+    return pi
+
+
+def _probabilities(pi: torch.Tensor, name: str = "policy") -> torch.Tensor:
+    bad = _rows_error(pi, _tol(pi))
+    if bad:
+        raise ValueError(f"{name}: expected rows on the simplex (non-negative, summing to 1), {bad}")
     return pi
 
 
@@ -108,27 +138,27 @@ def _solve_values(P: torch.Tensor, R: torch.Tensor, g: torch.Tensor, pi: torch.T
 def state_values(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """``V^pi`` for each MDP of the batch: ``[B, S]`` (or ``[S]``)."""
     P, R, _, g, b = _unpack(transitions, rewards, initial, gamma)
-    return _out(_solve_values(P, R, g, _policy(policy, P, bool(b))), b)
+    return _out(_solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b)))), b)
 
 
 def action_values(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """``Q^pi``: ``[B, S, A]`` (or ``[S, A]``)."""
     P, R, _, g, b = _unpack(transitions, rewards, initial, gamma)
-    V = _solve_values(P, R, g, _policy(policy, P, bool(b)))
+    V = _solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b))))
     return _out(R + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V), b)
 
 
 def advantages(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """``A^pi = Q^pi - V^pi``: ``[B, S, A]`` (or ``[S, A]``)."""
     P, R, _, g, b = _unpack(transitions, rewards, initial, gamma)
-    V = _solve_values(P, R, g, _policy(policy, P, bool(b)))
+    V = _solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b))))
     return _out(R + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V) - V.unsqueeze(-1), b)
 
 
 def expected_return(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """``J = initial . V^pi`` per MDP: ``[B]`` (or a scalar). Differentiable in every input."""
     P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
-    V = _solve_values(P, R, g, _policy(policy, P, bool(b)))
+    V = _solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b))))
     return _out((mu * V).sum(-1), b)
 
 
@@ -142,13 +172,13 @@ def _visitation(P: torch.Tensor, mu: torch.Tensor, g: torch.Tensor, pi: torch.Te
 def visitation(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """Unnormalized discounted visitation ``sum_t gamma^t P(s_t = s)``: ``[B, S]`` (or ``[S]``)."""
     P, _, mu, g, b = _unpack(transitions, rewards, initial, gamma)
-    return _out(_visitation(P, mu, g, _policy(policy, P, bool(b))), b)
+    return _out(_visitation(P, mu, g, _probabilities(_policy(policy, P, bool(b)))), b)
 
 
 def occupancy(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """Normalized discounted state distribution ``(1 - gamma) * visitation``: ``[B, S]`` (or ``[S]``)."""
     P, _, mu, g, b = _unpack(transitions, rewards, initial, gamma)
-    rho = _visitation(P, mu, g, _policy(policy, P, bool(b)))
+    rho = _visitation(P, mu, g, _probabilities(_policy(policy, P, bool(b))))
     return _out((1 - g).unsqueeze(-1) * rho, b)
 
 
@@ -158,8 +188,10 @@ def policy_gradient(transitions: Any, rewards: Any, initial: Any, gamma: Any, lo
     Closed form (no autograd); :func:`expected_return` of ``softmax(logits)`` differentiated
     by autograd gives the same tensor, which the tests check.
     """
-    z = as_float_tensor(logits, "logits")
+    P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
+    z = _policy(logits, P, bool(b), name="logits")
     pi = torch.softmax(z, dim=-1)
-    rho = visitation(transitions, rewards, initial, gamma, pi)
-    A = advantages(transitions, rewards, initial, gamma, pi)
-    return rho.unsqueeze(-1) * pi * A
+    rho = _visitation(P, mu, g, pi)
+    V = _solve_values(P, R, g, pi)
+    A = R + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V) - V.unsqueeze(-1)
+    return _out(rho.unsqueeze(-1) * pi * A, b)

@@ -23,6 +23,8 @@ from reference_impls.torch._validation import as_float_tensor
 
 __all__ = ["BatchedTrajectories", "sample_batched"]
 
+_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
 
 @dataclass(frozen=True)
 class BatchedTrajectories:
@@ -31,12 +33,39 @@ class BatchedTrajectories:
     states: torch.Tensor
     actions: torch.Tensor
 
+    def __post_init__(self) -> None:
+        for nm in ("states", "actions"):
+            x = getattr(self, nm)
+            if not isinstance(x, torch.Tensor) or x.dtype not in _INT_DTYPES:
+                raise ValueError(f"{nm}: expected an integer torch.Tensor, got "
+                                 f"{x.dtype if isinstance(x, torch.Tensor) else type(x).__name__}")
+            if x.ndim != 3:
+                raise ValueError(f"{nm}: expected a 3-d tensor [B, E, time], got shape {tuple(x.shape)}")
+            if x.numel() and int(x.min()) < 0:
+                raise ValueError(f"{nm}: expected non-negative indices, got minimum {int(x.min())}")
+        s, a = tuple(self.states.shape), tuple(self.actions.shape)
+        if s[:2] != a[:2] or s[2] != a[2] + 1:
+            raise ValueError(f"actions: expected shape (B, E, H) with states of shape (B, E, H + 1), got actions "
+                             f"{a} and states {s}")
+        if self.actions.device != self.states.device:
+            raise ValueError(f"actions: expected device {self.states.device} (that of states), got {self.actions.device}")
+
     def gather(self, table: torch.Tensor, name: str = "table") -> torch.Tensor:
         """``table[b, s_t, a_t]`` per step, ``[B, E, H]``."""
+        if not isinstance(name, str):
+            raise ValueError(f"name: expected a string, got {type(name).__name__}")
         tab = as_float_tensor(table, name, ndim=3, finite=False)
         B = self.states.shape[0]
         if tab.shape[0] != B:
             raise ValueError(f"{name}: expected shape ({B}, S, A), got {tuple(tab.shape)}")
+        if tab.device != self.states.device:
+            raise ValueError(f"{name}: expected device {self.states.device} (that of the trajectories), got {tab.device}")
+        if bool(torch.isnan(tab).any()):
+            raise ValueError(f"{name}: expected no NaN entries, got {int(torch.isnan(tab).sum())}")
+        for nm, idx, k in (("states", self.states[..., :-1], tab.shape[1]), ("actions", self.actions, tab.shape[2])):
+            if idx.numel() and int(idx.max()) >= k:
+                raise ValueError(f"{name}: expected shape ({B}, S, A) covering every index, got {tuple(tab.shape)} "
+                                 f"while {nm} reach {int(idx.max())}")
         b = torch.arange(B, device=tab.device)[:, None, None]
         return tab[b, self.states[..., :-1], self.actions]
 
