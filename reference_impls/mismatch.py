@@ -17,7 +17,7 @@ sample by ratios of the two:
   in general. **When every response has the same number of policy tokens** L, Jensen gives
   E_μ[s] = E_μ[w^{1/L}] ≤ (E_μ[w])^{1/L} ≤ 1, with equality iff w ≡ 1. With variable
   lengths the exponent 1/|y| differs between responses and there is no such bound:
-  E_μ[s] can exceed 1 (1.112 on a two-length example; claim GSPO-NOT-IW).
+  E_μ[s] can exceed 1 (claim GSPO-RATIO exhibits a case).
 
 Conventions (CONTRACT.md):
 
@@ -176,7 +176,7 @@ def gspo_ratio(log_probs: Any, old_log_probs: Any, mask: Any) -> np.ndarray:
     |y| is the number of masked tokens of the row. This is the geometric mean of the token
     ratios, **not** an importance weight. If every response has the same length |y| = L,
     concavity of x ↦ x^{1/L} gives E_old[s] ≤ (E_old[w])^{1/L} ≤ 1; with variable lengths
-    E_old[s] is not bounded by 1 (it reaches 1.112 on a two-length example).
+    E_old[s] is not bounded by 1 (claim GSPO-RATIO exhibits a case).
     """
     lr, m = _inputs(log_probs, old_log_probs, mask, names=("log_probs", "old_log_probs"))
     _check_rows(m)
