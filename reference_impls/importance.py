@@ -248,10 +248,8 @@ def trajectory_is(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma: 
     LW = np.sum(lw, axis=ax)
     if np.all(np.isfinite(G)):
         return _weighted(G, LW)
-    # the return itself overflows (rewards near 1e308): sum rewards / 2^k (exact) and put k log 2 into log W
-    k = pow2_exponent(rd, axis=ax)
-    Gs = np.sum(np.ldexp(rd, -k), axis=ax)
-    return _weighted(Gs, LW + np.squeeze(k, axis=ax) * np.log(2.0))
+    # the return itself overflows (rewards near 1e308): W G = sum_t r_t gamma^t W, summed around log W
+    return _weighted_sum(rd, np.broadcast_to(np.expand_dims(LW, ax), rd.shape), axis=ax)
 
 
 def per_decision_is(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma: float) -> np.ndarray:

@@ -195,9 +195,8 @@ def trajectory_is(rewards: torch.Tensor, log_probs: torch.Tensor, behavior_log_p
         finite = bool(torch.isfinite(rd.sum(dim=-1)).all())
     if finite:
         return _weighted(rd.sum(dim=-1), LW)
-    # the return itself overflows: sum rewards / 2^k (exact) and put k log 2 into log W
-    k = _pow2_exponent(rd, dim=-1)
-    return _weighted(torch.ldexp(rd, -k).sum(dim=-1), LW + k.squeeze(-1).to(LW.dtype) * math.log(2.0))
+    # the return itself overflows: W G = sum_t r_t gamma^t W, summed around log W
+    return _weighted_sum(rd, LW.unsqueeze(-1).expand(rd.shape), dim=-1)
 
 
 def per_decision_is(rewards: torch.Tensor, log_probs: torch.Tensor, behavior_log_probs: torch.Tensor,
@@ -253,7 +252,9 @@ def truncated_is(values: torch.Tensor, log_probs: torch.Tensor, behavior_log_pro
     else:
         c = check_scalar(level, "level", lo=0.0, lo_open=True)
         log_c = torch.full_like(lw[..., :1], math.log(c))
-    return _weighted_sum(v, torch.minimum(lw, log_c), dim=-1, divisor=float(n))
+    # min(w, c) with the tie convention of the PPO objectives: at w == c the gradient is the unclipped one
+    # (torch.minimum would split it 1/2 : 1/2 between w and c)
+    return _weighted_sum(v, torch.where(lw > log_c, log_c, lw), dim=-1, divisor=float(n))
 
 
 def effective_sample_size(weights: torch.Tensor) -> torch.Tensor:

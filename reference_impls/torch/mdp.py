@@ -43,7 +43,8 @@ def _rows_error(t: torch.Tensor, tol: float) -> str:
             return f"got a negative entry (minimum {float(t.min()):.3g})"
         err = (t.sum(-1) - 1).abs()
         if bool((err > tol).any()):
-            return f"got a row summing to {float(t.sum(-1).flatten()[int(err.argmax())]):.12g} (tolerance {tol:g})"
+            digits = 12 if t.dtype == torch.float64 else 6
+            return f"got a row summing to {float(t.sum(-1).flatten()[int(err.argmax())]):.{digits}g} (tolerance {tol:g})"
     return ""
 
 
