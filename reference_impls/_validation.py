@@ -245,3 +245,11 @@ def check_horizon(horizon: Any, name: str = "horizon", *, limit: int = MAX_HORIZ
     if H > limit:
         raise ValueError(f"{name}: expected at most {limit:,} steps (each is one pass of a loop), got {H:,}")
     return H
+
+
+def check_choice(x: Any, name: str, choices: Any) -> str:
+    """``x`` if it is one of the strings ``choices`` (a non-string is rejected before any comparison)."""
+    options = tuple(choices)
+    if not isinstance(x, str) or x not in options:
+        raise ValueError(f"{name}: expected one of {options}, got {_describe(x)}")
+    return x

@@ -138,14 +138,16 @@ def _weighted_sum(values: np.ndarray, log_w: np.ndarray, axis: int, divisor: flo
     lw = np.where(nz, log_w, -np.inf)
     M = np.max(lw, axis=axis, keepdims=True)
     M = np.where(np.isfinite(M), M, 0.0)
-    q = np.floor(M / _LN2_HI)
+    # |q| <= 4000 covers every finite float64 result (2^-1074 .. 2^1024, times n and 2^k); beyond it
+    # f stays large and exp(f) saturates to 0 or inf, which is then the answer
+    q = np.clip(np.floor(M / _LN2_HI), -4000.0, 4000.0)
     f = (M - q * _LN2_HI) - q * _LN2_LO  # Cody-Waite: q * _LN2_HI is exact for |q| < 2^20
     k = pow2_exponent(np.where(nz, values, 0.0), axis=axis)
     with np.errstate(under="ignore"):
         S = np.sum(np.where(nz, np.ldexp(values, -k) * np.exp(lw - M), 0.0), axis=axis)
     shift = np.squeeze(q.astype(np.int64) + k, axis=axis) + exp2
-    with np.errstate(over="ignore", under="ignore"):
-        robust = np.ldexp(S * np.exp(np.squeeze(f, axis=axis)) / divisor, shift)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        robust = np.where(S == 0.0, 0.0, np.ldexp(S * np.exp(np.squeeze(f, axis=axis)) / divisor, shift))
     return np.where(ok, plain, robust)
 
 

@@ -42,6 +42,7 @@ from reference_impls._validation import (
     _describe,
     as_float_array,
     check_bool_array,
+    check_choice,
     check_same_shape,
     check_scalar,
     pow2_exponent,
@@ -167,8 +168,7 @@ def clip_fraction(log_probs: Any, old_log_probs: Any, advantages: Any, clip_eps:
     """
     lp, old, adv = _ratio_inputs(log_probs, old_log_probs, advantages)
     lo, hi = clip_bounds(clip_eps)
-    if definition not in CLIP_FRACTION_DEFINITIONS:
-        raise ValueError(f"definition: expected one of {CLIP_FRACTION_DEFINITIONS}, got {definition!r}")
+    check_choice(definition, "definition", CLIP_FRACTION_DEFINITIONS)
     if lp.size == 0:
         raise ValueError(f"log_probs: expected at least one element, got shape {lp.shape}")
     m = np.ones(lp.shape, dtype=bool) if mask is None else _mask_for(mask, lp)
@@ -246,8 +246,7 @@ def aggregate(values: Any, mask: Any, mode: str, *, norm_length: float | None = 
     """
     v = as_float_array(values, "values", min_ndim=1)
     m = _mask_for(mask, v)
-    if mode not in AGGREGATION_MODES:
-        raise ValueError(f"mode: expected one of {AGGREGATION_MODES}, got {mode!r}")
+    check_choice(mode, "mode", AGGREGATION_MODES)
     if v.shape[-1] == 0:
         raise ValueError(f"values: expected a non-empty time axis, got shape {v.shape}")
     if v.size == 0:
@@ -290,8 +289,8 @@ def grpo_advantages(rewards: Any, std: str | None = "sample", eps: float = 1e-6)
     r = as_float_array(rewards, "rewards", min_ndim=1)
     g = r.shape[-1]
     e = check_scalar(eps, "eps", lo=0.0)
-    if std is not None and std not in STD_CONVENTIONS:
-        raise ValueError(f"std: expected None or one of {sorted(STD_CONVENTIONS)}, got {std!r}")
+    if std is not None and (not isinstance(std, str) or std not in STD_CONVENTIONS):
+        raise ValueError(f"std: expected None or one of {sorted(STD_CONVENTIONS)}, got {_describe(std)}")
     if g < 1 or (std is not None and STD_CONVENTIONS[std] == 1 and g < 2):
         raise ValueError(f"rewards: expected a group axis of size >= {2 if std else 1}, got shape {r.shape}")
     # scale each group by a power of two (exact) so that its mean and std cannot overflow

@@ -33,6 +33,7 @@ from reference_impls._validation import (
     as_float_array,
     check_gamma,
     check_nonneg_int,
+    check_choice,
     check_count,
     check_horizon,
     check_positive_int,
@@ -195,6 +196,7 @@ def random_mdp(
         P[s] = 0.0
         P[s, :, s] = 1.0
     R = rng.uniform(lo, hi, size=(S, A))
+    check_choice(initial, "initial", ("random", "uniform", "first"))
     if initial == "random":
         mu = rng.dirichlet(np.ones(S))
     elif initial == "uniform":
@@ -207,12 +209,23 @@ def random_mdp(
     return FiniteMDP(P, R, mu, g)
 
 
+def _check_axis(axis: Any, z: np.ndarray) -> int:
+    ndim = z.ndim
+    if isinstance(axis, bool | np.bool_) or not isinstance(axis, int | np.integer) or not -ndim <= axis < ndim:
+        raise ValueError(f"axis: expected an integer in [{-ndim}, {ndim}) for an array of {ndim} dimension(s), "
+                         f"got {type(axis).__name__} {axis!r:.60}")
+    if z.shape[axis] == 0:
+        raise ValueError(f"logits: expected a non-empty axis {int(axis)}, got shape {z.shape}")
+    return int(axis)
+
+
 def softmax(logits: Any, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax along ``axis`` (the max is subtracted first).
 
     Finite for any finite logits, including ``|z| ~ 1e300``; entries may underflow to 0.
     """
     z = as_float_array(logits, "logits", min_ndim=1)
+    axis = _check_axis(axis, z)
     z = z - np.max(z, axis=axis, keepdims=True)
     e = np.exp(z)
     return e / np.sum(e, axis=axis, keepdims=True)
@@ -221,6 +234,7 @@ def softmax(logits: Any, axis: int = -1) -> np.ndarray:
 def log_softmax(logits: Any, axis: int = -1) -> np.ndarray:
     """Numerically stable log-softmax along ``axis``."""
     z = as_float_array(logits, "logits", min_ndim=1)
+    axis = _check_axis(axis, z)
     z = z - np.max(z, axis=axis, keepdims=True)
     return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
@@ -275,12 +289,14 @@ def occupancy(mdp: FiniteMDP, policy: Any) -> np.ndarray:
 
     A probability vector (CPO's ``d^pi``). See :func:`visitation` for the unnormalized one.
     """
-    return (1.0 - mdp.gamma) * visitation(mdp, policy)
+    rho = visitation(mdp, policy)
+    return (1.0 - mdp.gamma) * rho
 
 
 def expected_return(mdp: FiniteMDP, policy: Any) -> float:
     """``J(pi) = initial . V^pi = E[sum_t gamma^t r_t]``."""
-    return float(mdp.initial @ state_values(mdp, policy))
+    V = state_values(mdp, policy)
+    return float(mdp.initial @ V)
 
 
 def state_marginals(mdp: FiniteMDP, policy: Any, horizon: int) -> np.ndarray:
@@ -331,4 +347,5 @@ def finite_horizon_action_values(
 
 def finite_horizon_return(mdp: FiniteMDP, policy: Any, horizon: int, gamma: float | None = None) -> float:
     """``J_H = E[sum_{t<H} g^t r_t]`` = ``initial . V[0]`` from :func:`finite_horizon_values`."""
-    return float(mdp.initial @ finite_horizon_values(mdp, policy, horizon, gamma)[0])
+    V = finite_horizon_values(mdp, policy, horizon, gamma)
+    return float(mdp.initial @ V[0])

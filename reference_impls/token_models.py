@@ -42,7 +42,13 @@ from typing import Any
 import numpy as np
 
 from reference_impls import mismatch as MM
-from reference_impls._validation import as_float_array, check_positive_int, check_scalar, check_simplex
+from reference_impls._validation import (
+    as_float_array,
+    check_choice,
+    check_positive_int,
+    check_scalar,
+    check_simplex,
+)
 from reference_impls.mdp import log_softmax, softmax
 
 __all__ = [
@@ -217,6 +223,8 @@ def random_task(rng: np.random.Generator, vocab_size: int, length: int, roles: A
 
 def random_logits(rng: np.random.Generator, task: TokenTask, scale: float = 1.0) -> np.ndarray:
     """Logits with i.i.d. N(0, scale²) entries, shape ``[n_prefixes, V]``."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     task = _check_task(task)
     s = check_scalar(scale, "scale", lo=0.0)
     return rng.normal(0.0, s, size=(task.n_prefixes, task.vocab_size)) if s > 0 else np.zeros(
@@ -407,6 +415,7 @@ def estimator_terms(task: TokenTask, learner_logits: Any, sampler_logits: Any, e
     task = _check_task(task)
     z_pi = task.check_logits(learner_logits, "learner_logits")
     z_mu = task.check_logits(sampler_logits, "sampler_logits")
+    check_choice(estimator, "estimator", sorted(ESTIMATORS))
     coef = _coefficients(task, z_pi, z_mu, estimator, cap, low, high)
     return np.einsum("nt,ntpv->npv", coef, token_scores(task, z_pi))
 

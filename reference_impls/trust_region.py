@@ -182,7 +182,7 @@ def _cg(matvec: Callable[[np.ndarray], Any], b: Any, iterations: Any, tolerance:
     for _ in range(k_max):
         if np.sqrt(rr) <= stop:
             break
-        Ap = _matvec_out(matvec(p.copy()), n_mv, bb.size)
+        Ap = _matvec_out(_apply(matvec, p, n_mv), n_mv, bb.size)
         pAp = float(p @ Ap)
         if not pAp > 0.0:
             if np.sqrt(rr) <= sqrt_eps * bnorm:
@@ -201,6 +201,15 @@ def _cg(matvec: Callable[[np.ndarray], Any], b: Any, iterations: Any, tolerance:
         rr = rr_new
     with np.errstate(over="ignore"):
         return x * scale
+
+
+def _apply(matvec: Callable[[np.ndarray], Any], v: np.ndarray, name: str) -> Any:
+    """``matvec(v)``; an exception raised by the user's callable becomes a ValueError naming ``name``."""
+    try:
+        return matvec(v.copy())
+    except Exception as exc:
+        raise ValueError(f"{name}: calling it on a vector of shape {v.shape} raised {type(exc).__name__}: {exc}"
+                         ) from exc
 
 
 def _matvec_out(out: Any, name: str, n: int) -> np.ndarray:
@@ -303,7 +312,7 @@ def trpo_step(
     # neither overflow nor underflow, and scale the direction and the model improvement back by c
     gn, c = _unit_scale(g)
     xn = _cg(fvp, gn, cg_iterations, cg_tolerance, names=("fisher", "grad", "cg_iterations", "cg_tolerance"))
-    xFx = float(xn @ _matvec_out(fvp(xn.copy()), "fisher", g.size))
+    xFx = float(xn @ _matvec_out(_apply(fvp, xn, "fisher"), "fisher", g.size))
     with np.errstate(over="ignore"):
         x = xn * c
     zeros = np.zeros_like(g_arr)

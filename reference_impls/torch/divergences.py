@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from reference_impls._validation import SIMPLEX_ATOL
+from reference_impls._validation import SIMPLEX_ATOL, check_choice
 from reference_impls.divergences import KL_ESTIMATORS
 from reference_impls.torch._validation import as_float_tensor, check_same_dtype, check_same_shape
 
@@ -87,8 +87,7 @@ def kl_estimator(log_p: torch.Tensor, log_q: torch.Tensor, kind: str) -> torch.T
     lq = as_float_tensor(log_q, "log_q")
     check_same_shape(log_p=lp, log_q=lq)
     check_same_dtype(log_p=lp, log_q=lq)
-    if kind not in KL_ESTIMATORS:
-        raise ValueError(f"kind: expected one of {KL_ESTIMATORS}, got {kind!r}")
+    check_choice(kind, "kind", KL_ESTIMATORS)
     log_r = lq - lp
     if kind == "k1":
         return -log_r

@@ -125,7 +125,7 @@ def _weighted_sum(values: torch.Tensor, log_w: torch.Tensor, dim: int, divisor: 
         lw_nz = torch.where(nz, log_w, torch.full_like(log_w, -math.inf))
         M = lw_nz.amax(dim=dim, keepdim=True)
         M = torch.where(torch.isfinite(M), M, torch.zeros_like(M))
-        q = torch.floor(M / _LN2_HI)
+        q = torch.clamp(torch.floor(M / _LN2_HI), -4000.0, 4000.0)  # as in the numpy version
         f = (M - q * _LN2_HI) - q * _LN2_LO
         k = _pow2_exponent(torch.where(nz, values, zero), dim=dim)
         shift = (q.to(torch.int64) + k).squeeze(dim) + torch.as_tensor(exp2, device=values.device)
@@ -136,7 +136,8 @@ def _weighted_sum(values: torch.Tensor, log_w: torch.Tensor, dim: int, divisor: 
     scaled = torch.ldexp(values, -k)
     shifted = torch.where(nz & ~row_ok, log_w - M, torch.full_like(log_w, -math.inf))
     S = torch.where(nz & ~row_ok, scaled * torch.exp(shifted), zero).sum(dim=dim)
-    robust = torch.ldexp(S * torch.exp(f.squeeze(dim)) / divisor, shift)
+    e_f = torch.exp(f.squeeze(dim))
+    robust = torch.where(S == 0, zero, torch.ldexp(S * torch.where(S == 0, torch.ones_like(e_f), e_f) / divisor, shift))
     return torch.where(ok, plain, robust)
 
 

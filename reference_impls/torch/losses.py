@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from reference_impls import losses as _np_losses
-from reference_impls._validation import check_scalar
+from reference_impls._validation import check_choice, check_scalar
 from reference_impls.torch._validation import as_bool_tensor, as_float_tensor, check_same_dtype, check_same_shape
 
 __all__ = [
@@ -76,8 +76,7 @@ def clip_fraction(log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantag
     """0-d tensor (dtype of ``log_probs``); see :func:`reference_impls.losses.clip_fraction`."""
     lp, old, adv = _ratio_inputs(log_probs, old_log_probs, advantages)
     lo, hi = _np_losses.clip_bounds(clip_eps)
-    if definition not in _np_losses.CLIP_FRACTION_DEFINITIONS:
-        raise ValueError(f"definition: expected one of {_np_losses.CLIP_FRACTION_DEFINITIONS}, got {definition!r}")
+    check_choice(definition, "definition", _np_losses.CLIP_FRACTION_DEFINITIONS)
     if lp.numel() == 0:
         raise ValueError(f"log_probs: expected at least one element, got shape {tuple(lp.shape)}")
     m = torch.ones_like(lp, dtype=torch.bool) if mask is None else as_bool_tensor(mask, "mask", lp)
@@ -116,8 +115,7 @@ def aggregate(values: torch.Tensor, mask: torch.Tensor, mode: str, *, norm_lengt
     """0-d tensor; see :func:`reference_impls.losses.aggregate` (same modes and checks)."""
     v = as_float_tensor(values, "values", min_ndim=1)
     m = as_bool_tensor(mask, "mask", v)
-    if mode not in _np_losses.AGGREGATION_MODES:
-        raise ValueError(f"mode: expected one of {_np_losses.AGGREGATION_MODES}, got {mode!r}")
+    check_choice(mode, "mode", _np_losses.AGGREGATION_MODES)
     if v.shape[-1] == 0:
         raise ValueError(f"values: expected a non-empty time axis, got shape {tuple(v.shape)}")
     if v.numel() == 0:
@@ -147,8 +145,9 @@ def grpo_advantages(rewards: torch.Tensor, std: str | None = "sample", eps: floa
     r = as_float_tensor(rewards, "rewards", min_ndim=1)
     g = r.shape[-1]
     e = check_scalar(eps, "eps", lo=0.0)
-    if std is not None and std not in _np_losses.STD_CONVENTIONS:
-        raise ValueError(f"std: expected None or one of {sorted(_np_losses.STD_CONVENTIONS)}, got {std!r}")
+    if std is not None and (not isinstance(std, str) or std not in _np_losses.STD_CONVENTIONS):
+        raise ValueError(f"std: expected None or one of {sorted(_np_losses.STD_CONVENTIONS)}, "
+                         f"got {type(std).__name__} {std!r:.80}")
     if g < 1 or (std is not None and _np_losses.STD_CONVENTIONS[std] == 1 and g < 2):
         raise ValueError(f"rewards: expected a group axis of size >= {2 if std else 1}, got shape {tuple(r.shape)}")
     # per-group power-of-two scaling (exact), as in the numpy version: no overflow of mean or std
