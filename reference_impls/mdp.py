@@ -37,6 +37,7 @@ from reference_impls._validation import (
     check_count,
     check_horizon,
     check_positive_int,
+    check_scalar,
     check_simplex,
 )
 
@@ -169,17 +170,23 @@ def random_mdp(
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     S = check_positive_int(n_states, "n_states")
     A = check_positive_int(n_actions, "n_actions")
+    check_count("n_actions" if A >= S else "n_states", {"S": S, "A": A, "S'": S}, MAX_TABLE_ENTRIES,
+                "a transition-table size")
     g = check_gamma(gamma)
-    lo, hi = (float(v) for v in reward_range)
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-        raise ValueError(f"reward_range: expected finite (low, high) with low <= high, got {reward_range!r}")
-    if not (np.isfinite(concentration) and concentration > 0):
-        raise ValueError(f"concentration: expected a positive number, got {concentration!r}")
+    if not isinstance(reward_range, tuple | list | np.ndarray) or len(reward_range) != 2:
+        raise ValueError(f"reward_range: expected a (low, high) pair, got {type(reward_range).__name__} "
+                         f"{reward_range!r:.60}")
+    lo = check_scalar(reward_range[0], "reward_range")
+    hi = check_scalar(reward_range[1], "reward_range", lo=lo)
+    if not np.isfinite(hi - lo):
+        raise ValueError(f"reward_range: expected a width representable in float64, got {reward_range!r}")
+    check_scalar(concentration, "concentration", lo=0.0, lo_open=True)
     k = check_nonneg_int(n_absorbing, "n_absorbing")
     if k > S:
         raise ValueError(f"n_absorbing: expected at most n_states={S}, got {k}")
-    if not (0.0 <= sparsity < 1.0):
-        raise ValueError(f"sparsity: expected a value in [0, 1), got {sparsity!r}")
+    check_scalar(sparsity, "sparsity", lo=0.0, hi=1.0, hi_open=True)
+    if not isinstance(deterministic, bool | np.bool_):
+        raise ValueError(f"deterministic: expected a bool, got {type(deterministic).__name__} {deterministic!r:.60}")
     if deterministic:
         nxt = rng.integers(0, S, size=(S, A))
         P = np.zeros((S, A, S))

@@ -115,6 +115,9 @@ class TokenTask:
         V = check_positive_int(self.vocab_size, "vocab_size")
         if V < 2:
             raise ValueError(f"vocab_size: expected at least 2 tokens, got {V}")
+        if isinstance(self.roles, str | bytes) or not hasattr(self.roles, "__iter__"):
+            raise ValueError(f"roles: expected a non-empty sequence of bools, got {type(self.roles).__name__} "
+                             f"{self.roles!r:.60}")
         roles = tuple(self.roles)
         if not roles or not all(isinstance(r, bool | np.bool_) for r in roles):
             raise ValueError(f"roles: expected a non-empty sequence of bools, got {self.roles!r}")
@@ -356,53 +359,68 @@ def token_scores(task: TokenTask, logits: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- estimators
 
 
-def _coefficients(task: TokenTask, z_pi: np.ndarray, z_mu: np.ndarray, estimator: str, cap: float | None,
-                  low: float | None, high: float | None) -> np.ndarray:
-    """``[V**T, T]`` coefficient of score_t in the estimator's single-sample estimate."""
+def _log_coefficients(task: TokenTask, z_pi: np.ndarray, z_mu: np.ndarray, estimator: str, cap: float | None,
+                      low: float | None, high: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(log_w, mult)``, both ``[V**T, T]``: the coefficient of score_t is ``exp(log_w) * mult``.
+
+    The weight part (ratios, their products, caps, MIS windows) stays in log space, so that
+    an expectation under μ can combine it with log μ(y) before any ``exp``: a sequence with a
+    ratio of e^800 and a probability of e^-900 contributes e^-100, not ``inf * 0``.
+    """
     lp_pi = token_log_probs(task, z_pi)
     lp_mu = token_log_probs(task, z_mu)
     mask = policy_mask(task)
-    R = task.rewards[:, None]
-    ones = np.ones((1, task.length))
+    R = task.rewards[:, None] * np.ones((1, task.length))
+    lr = MM.token_log_ratios(lp_pi, lp_mu, mask)  # 0 on environment tokens
+    zero = np.zeros_like(lr)
+    on_policy = mask > 0
     if estimator == "naive":
-        return R * ones
-    if estimator == "sequence_is":
-        w = MM.sequence_is_weights(lp_pi, lp_mu, mask)
-        return _per_sequence(w, task) * R * ones
-    if estimator == "sequence_tis":
-        if cap is None:
-            raise ValueError("cap: estimator 'sequence_tis' needs a cap > 0, got None")
-        w = MM.sequence_is_weights(lp_pi, lp_mu, mask, cap=cap)
-        return _per_sequence(w, task) * R * ones
-    if estimator == "sequence_mis":
-        if low is None or high is None:
-            raise ValueError("low: estimator 'sequence_mis' needs low and high, got None")
-        w = MM.sequence_mask_weights(lp_pi, lp_mu, mask, low, high)
-        return _per_sequence(w, task) * R * ones
-    if estimator == "token_is":
-        return MM.token_is_weights(lp_pi, lp_mu, mask) * R
-    if estimator == "token_tis":
-        if cap is None:
-            raise ValueError("cap: estimator 'token_tis' needs a cap > 0, got None")
-        return MM.token_is_weights(lp_pi, lp_mu, mask, cap=cap) * R
+        return zero, R
+    if estimator in ("sequence_is", "sequence_tis", "sequence_mis", "gspo"):
+        lw_seq = MM.sequence_log_is_weights(lp_pi, lp_mu, mask)
+        if estimator == "sequence_tis":
+            if cap is None:
+                raise ValueError("cap: estimator 'sequence_tis' needs a cap > 0, got None")
+            lw_seq = np.minimum(lw_seq, MM._log_cap(cap))
+        elif estimator == "sequence_mis":
+            if low is None or high is None:
+                raise ValueError("low: estimator 'sequence_mis' needs low and high, got None")
+            lo = check_scalar(low, "low", lo=0.0)
+            hi = check_scalar(high, "high", lo=0.0, lo_open=True)
+            if lo > hi:
+                raise ValueError(f"low: expected low <= high, got low={lo!r} > high={hi!r}")
+            log_lo = -np.inf if lo == 0.0 else float(np.log(lo))
+            lw_seq = np.where((lw_seq >= log_lo) & (lw_seq <= float(np.log(hi))), lw_seq, -np.inf)
+        elif estimator == "gspo":
+            lw_seq = lw_seq / mask.sum(axis=-1)
+        return lw_seq[:, None] + zero, R
+    if estimator in ("token_is", "token_tis", "token_q"):
+        lw_tok = lr
+        if estimator == "token_tis":
+            if cap is None:
+                raise ValueError("cap: estimator 'token_tis' needs a cap > 0, got None")
+            lw_tok = np.minimum(lr, MM._log_cap(cap))
+        mult = q_values(task, z_pi) if estimator == "token_q" else R
+        return np.where(on_policy, lw_tok, -np.inf), mult
     if estimator == "prefix_is_return":
-        return np.exp(np.cumsum(MM.token_log_ratios(lp_pi, lp_mu, mask), axis=-1)) * R
+        return np.cumsum(lr, axis=-1), R
     if estimator == "prefix_is_q":
-        return np.exp(np.cumsum(MM.token_log_ratios(lp_pi, lp_mu, mask), axis=-1)) * q_values(task, z_pi)
-    if estimator == "token_q":
-        return MM.token_is_weights(lp_pi, lp_mu, mask) * q_values(task, z_pi)
-    if estimator == "gspo":
-        s = MM.gspo_ratio(lp_pi, lp_mu, mask)
-        return _per_sequence(s, task) * R * ones
+        return np.cumsum(lr, axis=-1), q_values(task, z_pi)
     raise ValueError(f"estimator: expected one of {sorted(ESTIMATORS)}, got {estimator!r}")
 
 
-def _per_sequence(w: Any, task: TokenTask) -> np.ndarray:
-    """A per-sequence weight as a column ``[V**T, 1]``; a weight of any other shape is an error."""
-    arr = np.asarray(w, dtype=np.float64)
-    if arr.shape != (task.n_sequences,):
-        raise ValueError(f"w: expected one weight per sequence, shape ({task.n_sequences},), got {arr.shape}")
-    return arr[:, None]
+def _combine(log_w: np.ndarray, mult: np.ndarray, scores: np.ndarray, log_p: np.ndarray | None = None
+             ) -> np.ndarray:
+    """``sum_t exp(log_w + log_p) mult scores`` per sequence (``log_p`` None: 0), ``[V**T, n_prefixes, V]``.
+
+    Formed by :func:`reference_impls.importance._weighted_sum` (around the largest log-weight): no
+    ``inf * 0`` from a score of 0, no ``inf - inf``; ``+-inf`` only where the true value overflows.
+    """
+    from reference_impls.importance import _weighted_sum
+
+    lw = log_w if log_p is None else log_w + log_p[:, None]
+    vals = mult[:, :, None, None] * scores  # [N, T, P, V]
+    return _weighted_sum(vals, np.broadcast_to(lw[:, :, None, None], vals.shape), axis=1)
 
 
 def estimator_terms(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str, *,
@@ -410,38 +428,85 @@ def estimator_terms(task: TokenTask, learner_logits: Any, sampler_logits: Any, e
     """``[V**T, n_prefixes, V]`` the single-sample gradient estimate g(y) for every sequence y.
 
     g(y) = Σ_t c_t(y) ∇_logits log π(y_t | y_<t), with c_t from :data:`ESTIMATORS`; ``cap`` is
-    needed by the truncated estimators and ``low``/``high`` by ``sequence_mis``.
+    needed by the truncated estimators and ``low``/``high`` by ``sequence_mis``. A term whose
+    weight overflows float64 is ``+-inf`` (its probability under μ is then tiny: the
+    expectations below combine the two in log space).
     """
     task = _check_task(task)
     z_pi = task.check_logits(learner_logits, "learner_logits")
     z_mu = task.check_logits(sampler_logits, "sampler_logits")
     check_choice(estimator, "estimator", sorted(ESTIMATORS))
-    coef = _coefficients(task, z_pi, z_mu, estimator, cap, low, high)
-    return np.einsum("nt,ntpv->npv", coef, token_scores(task, z_pi))
+    lw, mult = _log_coefficients(task, z_pi, z_mu, estimator, cap, low, high)
+    return _combine(lw, mult, token_scores(task, z_pi))
+
+
+def _expectation_inputs(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str,
+                        kw: dict[str, Any]) -> tuple[TokenTask, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    unknown = set(kw) - {"cap", "low", "high"}
+    if unknown:
+        raise ValueError(f"{sorted(unknown)[0]}: unexpected keyword; expected cap, low or high")
+    task = _check_task(task)
+    z_pi = task.check_logits(learner_logits, "learner_logits")
+    z_mu = task.check_logits(sampler_logits, "sampler_logits")
+    check_choice(estimator, "estimator", sorted(ESTIMATORS))
+    lw, mult = _log_coefficients(task, z_pi, z_mu, estimator, kw.get("cap"), kw.get("low"), kw.get("high"))
+    log_mu = token_log_probs(task, z_mu).sum(axis=-1)
+    return task, lw, mult, token_scores(task, z_pi), log_mu
 
 
 def expected_gradient(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str,
                       **kw: Any) -> np.ndarray:
-    """E_{y∼μ}[g(y)] exactly (enumeration), shape ``[n_prefixes, V]``."""
-    terms = estimator_terms(task, learner_logits, sampler_logits, estimator, **kw)
-    return np.einsum("n,npv->pv", sequence_probs(task, sampler_logits), terms)
+    """E_{y∼μ}[g(y)] exactly (enumeration), shape ``[n_prefixes, V]``.
+
+    Each term μ(y) c_t(y) score_t is formed as exp(log μ(y) + log weight) (log space), so the
+    expectation is finite wherever the true one is, even when single terms overflow.
+    """
+    task, lw, mult, scores, log_mu = _expectation_inputs(task, learner_logits, sampler_logits, estimator, kw)
+    per_seq = _combine(lw, mult, scores, log_mu)  # μ(y) g(y), [N, P, V]
+    flat_lw = np.zeros(per_seq.shape)
+    return _weighted_sum_over_sequences(per_seq, flat_lw)
+
+
+def _weighted_sum_over_sequences(values: np.ndarray, log_w: np.ndarray) -> np.ndarray:
+    from reference_impls.importance import _weighted_sum
+
+    return _weighted_sum(values, log_w, axis=0)
 
 
 def relative_bias(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str, **kw: Any) -> float:
-    """‖E_μ[g] − ∇J‖₂ / ‖∇J‖₂ (Frobenius norms over the logit table)."""
+    """‖E_μ[g] − ∇J‖₂ / ‖∇J‖₂ (Frobenius norms over the logit table); undefined (ValueError) when ∇J = 0."""
     g = expected_gradient(task, learner_logits, sampler_logits, estimator, **kw)
     ref = true_gradient(task, learner_logits)
-    return float(np.linalg.norm(g - ref) / np.linalg.norm(ref))
+    norm = float(np.linalg.norm(ref))
+    if norm == 0.0:
+        raise ValueError("learner_logits: expected a policy with a non-zero true gradient (the relative bias "
+                         "divides by its norm), got grad J = 0")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.linalg.norm(g - ref) / norm)
 
 
 def estimator_covariance(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str,
                          **kw: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Exact mean ``[D]`` and covariance ``[D, D]`` of the flattened single-sample estimate under μ."""
-    terms = estimator_terms(task, learner_logits, sampler_logits, estimator, **kw).reshape(task.n_sequences, -1)
-    p = sequence_probs(task, sampler_logits)
-    mean = p @ terms
-    c = terms - mean
-    return mean, (c * p[:, None]).T @ c
+    """Exact mean ``[D]`` and covariance ``[D, D]`` of the flattened single-sample estimate under μ.
+
+    The covariance is Σ_y (√μ(y) (g(y) − mean)) (√μ(y) (g(y) − mean))ᵀ with √μ(y) g(y) formed in
+    log space; it is ``inf`` only where the true second moment overflows.
+    """
+    task, lw, mult, scores, log_mu = _expectation_inputs(task, learner_logits, sampler_logits, estimator, kw)
+    N = task.n_sequences
+    mean = _weighted_sum_over_sequences(_combine(lw, mult, scores, log_mu), np.zeros((N, *scores.shape[2:])))
+    mean = mean.reshape(-1)
+    if not np.all(np.isfinite(mean)):
+        raise ValueError("sampler_logits: the estimator's mean under the sampler overflows float64, so its "
+                         "covariance is not representable")
+    root = _combine(lw, mult, scores, 0.5 * log_mu).reshape(N, -1)  # √μ(y) g(y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = root - np.exp(0.5 * log_mu)[:, None] * mean[None]
+        cov = c.T @ c
+    if np.any(np.isnan(cov)):
+        raise ValueError("sampler_logits: the estimator's second moment under the sampler overflows float64 with "
+                         "terms of both signs, so its covariance is not representable")
+    return mean, cov
 
 
 def sample_sequences(task: TokenTask, logits: Any, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -296,13 +296,17 @@ def importance_weighted_policy_gradient(rewards: torch.Tensor, log_probs: torch.
         e = torch.exp(lw - _row_max(lw, "the self-normalized weights"))
         coef = r * e / e.sum(dim=-1, keepdim=True)
         return torch.einsum("...t,...td->...d", coef, g)
+    plain = torch.einsum("...t,...td->...d", _weighted(r, lw) / n, g)
     with torch.no_grad():
-        plain_ok = bool(torch.isfinite(torch.einsum("...t,...td->...d", _weighted(r, lw) / n, g)).all())
-    if plain_ok:
-        return torch.einsum("...t,...td->...d", _weighted(r, lw) / n, g)
+        finite = torch.isfinite(plain)
+    if bool(finite.all()):
+        return plain
+    # entries where a weight or a product overflowed: sum (r / 2^a)(g / 2^b) exp(lw) around the largest
+    # log-weight, as the numpy version does (entries that were finite keep the plain value)
     ka, kb = _pow2_exponent(r), _pow2_exponent(g)
     u = torch.ldexp(r, -ka).unsqueeze(-1) * torch.ldexp(g, -kb)
-    return _weighted_sum(u, lw.unsqueeze(-1), dim=-2, divisor=float(n), exp2=ka + kb)
+    robust = _weighted_sum(u, lw.unsqueeze(-1).expand(u.shape), dim=-2, divisor=float(n), exp2=ka + kb)
+    return torch.where(finite, plain, robust)
 
 
 def softmax_scores(logits: torch.Tensor, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
