@@ -31,11 +31,11 @@ import numpy as np
 from reference_impls._validation import (
     MAX_TABLE_ENTRIES,
     as_float_array,
-    check_gamma,
-    check_nonneg_int,
     check_choice,
     check_count,
+    check_gamma,
     check_horizon,
+    check_nonneg_int,
     check_positive_int,
     check_scalar,
     check_simplex,

@@ -128,7 +128,7 @@ class Ctx:
         return random_task(np.random.default_rng(int(self.rng.integers(2**31))), 2, 2, roles=roles)
 
 
-def _valid(ctx: Ctx, lib: str, mod: str, fname: str, pname: str) -> Any:  # noqa: C901 - one table
+def _valid(ctx: Ctx, lib: str, mod: str, fname: str, pname: str) -> Any:
     """A valid value for parameter ``pname`` of ``mod.fname``; ``inspect.Parameter.empty`` to keep the default."""
     B, T, S, A, D = ctx.B, ctx.T, ctx.S, ctx.A, ctx.D
     rng = ctx.rng
@@ -275,7 +275,7 @@ def _numeric(x: Any) -> bool:
         return False
 
 
-def _spoil(x: Any, how: str, rng: np.random.Generator) -> Any:  # noqa: C901 - one table
+def _spoil(x: Any, how: str, rng: np.random.Generator) -> Any:
     if not _numeric(x):  # an MDP, a task, a callable, a generator, a mode name: replace it by a wrong kind
         return (None, "x", 7.0, [1.0, 2.0], np.zeros((2, 2)), True)[SPOILS.index(how) % 6]
     if how == "none":

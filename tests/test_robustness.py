@@ -520,3 +520,21 @@ def test_as_flags_contract() -> None:
     for bad in (["0", "1"], [0.5, 1.0], [1 + 0j, 0], None, [np.nan, 1.0]):
         _raises_naming("terminated", lambda bad=bad: as_flags(bad, "terminated"))
     _raises_naming("terminated", lambda: as_flags([0, 1], "terminated", shape=(3,)))
+
+
+def test_torch_scaled_reductions_keep_their_gradients() -> None:
+    # the power-of-two scaling must not cut the gradient (torch.ldexp's backward is 0 for integer
+    # exponents, which the GRPO-OBJECTIVE claim caught): d token-mean / dv = mask / sum(mask), etc.
+    v = t64([[0.3, -0.2, 0.1], [1.0, 2.0, 0.5]])
+    m = torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+    (g,) = _grad(lambda v: TL.aggregate(v, m, "token-mean"), v)
+    torch.testing.assert_close(g, m.double() / 5, rtol=1e-15, atol=0)
+    r = t64([[1.0, 2.0, 4.0]])
+    (g,) = _grad(lambda r: TL.rloo_advantages(r)[0, 0], r)  # A_0 = r_0 - (r_1 + r_2) / 2
+    torch.testing.assert_close(g, t64([[1.0, -0.5, -0.5]]), rtol=1e-15, atol=0)
+    (g,) = _grad(lambda r: TL.grpo_advantages(r, std=None)[0, 0], r)  # r_0 - mean
+    torch.testing.assert_close(g, t64([[2 / 3, -1 / 3, -1 / 3]]), rtol=1e-15, atol=1e-16)
+    # and through the IS sums' overflow path: d/dv of (1/2)(v_0 e^800 + v_1) w.r.t. v_1 is 1/2
+    (gv,) = _grad(lambda v: TI.ordinary_is(v, t64([800.0, 0.0]), torch.zeros(2, dtype=torch.float64)),
+                  t64([0.0, 1.0]))
+    assert gv[1].item() == pytest.approx(0.5, rel=1e-15)

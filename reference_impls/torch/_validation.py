@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -81,3 +82,23 @@ def check_same_shape(**tensors: torch.Tensor) -> tuple[int, ...]:
         if t.device != first.device:
             raise ValueError(f"{nm}: expected device {first.device} (the device of {first_name}), got {t.device}")
     return tuple(first.shape)
+
+
+def ldexp(x: torch.Tensor, e: Any) -> torch.Tensor:
+    """``x * 2**e`` (``e`` an integer tensor or int), exact and differentiable in ``x``.
+
+    ``torch.ldexp`` is not used: its backward returns a zero gradient for integer exponents
+    (torch 2.13). ``e`` is clamped to the widest shift a finite value can need (beyond it the
+    result saturates to 0 or inf either way) and applied as three equal-sign powers of two, each
+    finite and non-zero in the dtype of ``x``; the intermediate products lie between ``x`` and
+    the result, so nothing over- or underflows unless the result does, and no factor has an
+    infinite derivative.
+    """
+    fi = torch.finfo(x.dtype)
+    lim = int(math.log2(fi.max)) + 1 - int(math.log2(fi.tiny)) + fi.bits
+    e_t = torch.clamp(torch.as_tensor(e, device=x.device).to(torch.int64), -lim, lim)
+    third = torch.div(e_t, 3, rounding_mode="trunc")
+    rest = e_t - 2 * third
+    f1 = torch.exp2(third.to(x.dtype))
+    f2 = torch.exp2(rest.to(x.dtype))
+    return x * f1 * f1 * f2

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from reference_impls._validation import check_gamma, check_scalar
-from reference_impls.torch._validation import as_float_tensor, check_same_shape
+from reference_impls.torch._validation import as_float_tensor, check_same_shape, ldexp
 
 __all__ = [
     "cumulative_importance_weights",
@@ -112,14 +112,14 @@ def _weighted_sum(values: torch.Tensor, log_w: torch.Tensor, dim: int, divisor: 
     with torch.no_grad():
         ew = torch.exp(log_w)
         terms = torch.where(values == 0, zero, values * ew)
-        plain_val = torch.ldexp(terms.sum(dim=dim) / divisor, torch.as_tensor(exp2, device=values.device))
+        plain_val = ldexp(terms.sum(dim=dim) / divisor, torch.as_tensor(exp2, device=values.device))
         ok_terms = torch.isfinite(terms) & ~((ew == 0) & (log_w > -math.inf) & (values != 0))
         ok = ok_terms.all(dim=dim) & torch.isfinite(plain_val)
     nz = values != 0
     # a zero value with an overflowing weight contributes 0: its exp gets a stand-in log-weight of 0
     lw_fin = torch.where(torch.isfinite(ew), log_w, zero)
     if bool(ok.all()):
-        return torch.ldexp((values * torch.exp(lw_fin)).sum(dim=dim) / divisor,
+        return ldexp((values * torch.exp(lw_fin)).sum(dim=dim) / divisor,
                            torch.as_tensor(exp2, device=values.device))
     with torch.no_grad():
         lw_nz = torch.where(nz, log_w, torch.full_like(log_w, -math.inf))
@@ -131,13 +131,13 @@ def _weighted_sum(values: torch.Tensor, log_w: torch.Tensor, dim: int, divisor: 
         shift = (q.to(torch.int64) + k).squeeze(dim) + torch.as_tensor(exp2, device=values.device)
     row_ok = ok.unsqueeze(dim)
     # plain branch: only rows that are ok, with every other row's inputs replaced by zeros
-    plain = torch.ldexp((torch.where(row_ok, values, zero) * torch.exp(torch.where(row_ok, lw_fin, zero))).sum(dim=dim)
+    plain = ldexp((torch.where(row_ok, values, zero) * torch.exp(torch.where(row_ok, lw_fin, zero))).sum(dim=dim)
                         / divisor, torch.as_tensor(exp2, device=values.device))
-    scaled = torch.ldexp(values, -k)
+    scaled = ldexp(values, -k)
     shifted = torch.where(nz & ~row_ok, log_w - M, torch.full_like(log_w, -math.inf))
     S = torch.where(nz & ~row_ok, scaled * torch.exp(shifted), zero).sum(dim=dim)
     e_f = torch.exp(f.squeeze(dim))
-    robust = torch.where(S == 0, zero, torch.ldexp(S * torch.where(S == 0, torch.ones_like(e_f), e_f) / divisor, shift))
+    robust = torch.where(S == 0, zero, ldexp(S * torch.where(S == 0, torch.ones_like(e_f), e_f) / divisor, shift))
     return torch.where(ok, plain, robust)
 
 
@@ -304,7 +304,7 @@ def importance_weighted_policy_gradient(rewards: torch.Tensor, log_probs: torch.
     # entries where a weight or a product overflowed: sum (r / 2^a)(g / 2^b) exp(lw) around the largest
     # log-weight, as the numpy version does (entries that were finite keep the plain value)
     ka, kb = _pow2_exponent(r), _pow2_exponent(g)
-    u = torch.ldexp(r, -ka).unsqueeze(-1) * torch.ldexp(g, -kb)
+    u = ldexp(r, -ka).unsqueeze(-1) * ldexp(g, -kb)
     robust = _weighted_sum(u, lw.unsqueeze(-1).expand(u.shape), dim=-2, divisor=float(n), exp2=ka + kb)
     return torch.where(finite, plain, robust)
 

@@ -18,7 +18,13 @@ import torch
 
 from reference_impls import losses as _np_losses
 from reference_impls._validation import check_choice, check_scalar
-from reference_impls.torch._validation import as_bool_tensor, as_float_tensor, check_same_dtype, check_same_shape
+from reference_impls.torch._validation import (
+    as_bool_tensor,
+    as_float_tensor,
+    check_same_dtype,
+    check_same_shape,
+    ldexp,
+)
 
 __all__ = [
     "adaptive_kl_coefficient",
@@ -127,7 +133,7 @@ def aggregate(values: torch.Tensor, mask: torch.Tensor, mode: str, *, norm_lengt
     # linear in v: reduce v / 2^e (exact) and scale back, so values near the dtype's limit do not overflow
     zero = torch.zeros((), dtype=v.dtype, device=v.device)
     e = _pow2_exponent(torch.where(m, v, zero))
-    sums = torch.where(m, torch.ldexp(v, -e), zero).sum(dim=-1)
+    sums = torch.where(m, ldexp(v, -e), zero).sum(dim=-1)
     lf = lengths.to(v.dtype)
     if mode == "token-mean":
         out = sums.sum() / lf.sum()
@@ -137,7 +143,7 @@ def aggregate(values: torch.Tensor, mask: torch.Tensor, mode: str, *, norm_lengt
         out = sums.mean()
     else:
         out = sums.mean() / n
-    return torch.ldexp(out, e)
+    return ldexp(out, e)
 
 
 def grpo_advantages(rewards: torch.Tensor, std: str | None = "sample", eps: float = 1e-6) -> torch.Tensor:
@@ -152,11 +158,11 @@ def grpo_advantages(rewards: torch.Tensor, std: str | None = "sample", eps: floa
         raise ValueError(f"rewards: expected a group axis of size >= {2 if std else 1}, got shape {tuple(r.shape)}")
     # per-group power-of-two scaling (exact), as in the numpy version: no overflow of mean or std
     k = _pow2_exponent(r, dim=-1)
-    rs = torch.ldexp(r, -k)
+    rs = ldexp(r, -k)
     centred = rs - rs.mean(dim=-1, keepdim=True)
     if std is None:
-        return torch.ldexp(centred, k)
-    eps_k = torch.ldexp(torch.full_like(rs[..., :1], e), -k)
+        return ldexp(centred, k)
+    eps_k = ldexp(torch.full_like(rs[..., :1], e), -k)
     s = torch.std(rs, dim=-1, correction=_np_losses.STD_CONVENTIONS[std], keepdim=True) + eps_k
     if bool((s == 0).any()):
         raise ValueError("eps: expected eps > 0 when a group has zero spread (0/0), got eps = 0")
@@ -170,9 +176,9 @@ def rloo_advantages(rewards: torch.Tensor) -> torch.Tensor:
     if g < 2:
         raise ValueError(f"rewards: expected a group axis of size >= 2, got shape {tuple(r.shape)}")
     k = _pow2_exponent(r, dim=-1)
-    rs = torch.ldexp(r, -k)
+    rs = ldexp(r, -k)
     total = rs.sum(dim=-1, keepdim=True)
-    return torch.ldexp(rs - (total - rs) / (g - 1), k)
+    return ldexp(rs - (total - rs) / (g - 1), k)
 
 
 def gspo_sequence_ratio(log_probs: torch.Tensor, old_log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

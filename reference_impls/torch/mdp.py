@@ -44,7 +44,8 @@ def _rows_error(t: torch.Tensor, tol: float) -> str:
         err = (t.sum(-1) - 1).abs()
         if bool((err > tol).any()):
             digits = 12 if t.dtype == torch.float64 else 6
-            return f"got a row summing to {float(t.sum(-1).flatten()[int(err.argmax())]):.{digits}g} (tolerance {tol:g})"
+            worst = float(t.sum(-1).flatten()[int(err.argmax())])
+            return f"got a row summing to {worst:.{digits}g} (tolerance {tol:g})"
     return ""
 
 

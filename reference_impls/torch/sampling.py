@@ -48,7 +48,8 @@ class BatchedTrajectories:
             raise ValueError(f"actions: expected shape (B, E, H) with states of shape (B, E, H + 1), got actions "
                              f"{a} and states {s}")
         if self.actions.device != self.states.device:
-            raise ValueError(f"actions: expected device {self.states.device} (that of states), got {self.actions.device}")
+            raise ValueError(f"actions: expected device {self.states.device} (that of states), "
+                             f"got {self.actions.device}")
 
     def gather(self, table: torch.Tensor, name: str = "table") -> torch.Tensor:
         """``table[b, s_t, a_t]`` per step, ``[B, E, H]``."""
@@ -59,7 +60,8 @@ class BatchedTrajectories:
         if tab.shape[0] != B:
             raise ValueError(f"{name}: expected shape ({B}, S, A), got {tuple(tab.shape)}")
         if tab.device != self.states.device:
-            raise ValueError(f"{name}: expected device {self.states.device} (that of the trajectories), got {tab.device}")
+            raise ValueError(f"{name}: expected device {self.states.device} (that of the trajectories), "
+                             f"got {tab.device}")
         if bool(torch.isnan(tab).any()):
             raise ValueError(f"{name}: expected no NaN entries, got {int(torch.isnan(tab).sum())}")
         for nm, idx, k in (("states", self.states[..., :-1], tab.shape[1]), ("actions", self.actions, tab.shape[2])):
