@@ -64,8 +64,8 @@ def _check_fisher(fisher: Any, n: int, name: str = "fisher") -> np.ndarray:
     return F
 
 
-def _unit_scale(g: np.ndarray) -> tuple[np.ndarray, float]:
-    """``(g / c, c)`` with ``c`` the power of two just above ``max |g|`` (exact scaling; ``c = 1`` for ``g = 0``).
+def _unit_scale(g: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(g / 2^e, e)`` with ``2^e`` the power of two just above ``max |g|`` (exact; ``e = 0`` for ``g = 0``).
 
     The natural-gradient step is homogeneous of degree 0 in ``g``, so solving with the scaled
     gradient gives the same step while ``g^T F^+ g`` can neither overflow (``|g| ~ 1e155``)
@@ -73,9 +73,9 @@ def _unit_scale(g: np.ndarray) -> tuple[np.ndarray, float]:
     """
     top = float(np.max(np.abs(g))) if g.size else 0.0
     if top == 0.0:
-        return g, 1.0
+        return g, 0
     _, e = np.frexp(top)
-    return np.ldexp(g, -int(e)), float(np.ldexp(1.0, int(e)))
+    return np.ldexp(g, -int(e)), int(e)
 
 
 def _pinv_solve(F: np.ndarray, g: np.ndarray, name_g: str = "grad") -> np.ndarray:
@@ -200,7 +200,7 @@ def _cg(matvec: Callable[[np.ndarray], Any], b: Any, iterations: Any, tolerance:
         p = r + (rr_new / rr) * p
         rr = rr_new
     with np.errstate(over="ignore"):
-        return x * scale
+        return np.ldexp(x, scale)  # 2^scale itself may not be representable (|b| near the float64 limit)
 
 
 def _apply(matvec: Callable[[np.ndarray], Any], v: np.ndarray, name: str) -> Any:
@@ -310,17 +310,17 @@ def trpo_step(
                          f"long before), got {n_back:,}")
     # the full step is scale-free in g: run CG on g / c (max |g / c| in [1/2, 1)) so that x^T F x can
     # neither overflow nor underflow, and scale the direction and the model improvement back by c
-    gn, c = _unit_scale(g)
+    gn, k = _unit_scale(g)
     xn = _cg(fvp, gn, cg_iterations, cg_tolerance, names=("fisher", "grad", "cg_iterations", "cg_tolerance"))
     xFx = float(xn @ _matvec_out(_apply(fvp, xn, "fisher"), "fisher", g.size))
     with np.errstate(over="ignore"):
-        x = xn * c
+        x = np.ldexp(xn, k)
     zeros = np.zeros_like(g_arr)
     if not xFx > 0.0:
         return TRPOStepResult(zeros, False, 0, 0.0, 0.0, zeros.copy(), x.reshape(g_arr.shape), 0.0)
     full = np.sqrt(2.0 * delta / xFx) * xn
     with np.errstate(over="ignore"):
-        expected = float(gn @ full) * c
+        expected = float(np.ldexp(gn @ full, k))
     for k in range(n_back + 1):
         s = (coef**k * full).reshape(g_arr.shape)
         kl_k = check_scalar(kl(s.copy()), "kl")

@@ -49,6 +49,9 @@ MIRRORED = ("importance", "divergences", "losses", "mismatch", "returns")
 #: Records, not functions of user input: TRPOStepResult is what trpo_step returns.
 NOT_FUZZED = {"trust_region.TRPOStepResult"}
 HANG_SECONDS = 10.0
+#: Modules owned by another branch whose open failures are reported as xfail (with the failing call)
+#: instead of failing this file; a fixed module passes normally. Remove an entry once its fix lands.
+KNOWN_OPEN = {"returns": "issue 14 items 1-2 (the scans multiply by 0 or 0/1 masks: inf * 0 = NaN), owned by branch `returns`"}
 EXAMPLES = max(10, settings.default.max_examples // 2)
 
 
@@ -89,9 +92,10 @@ class Ctx:
     def floats(self, *shape: int, scale: float = 2.0) -> np.ndarray:
         x = self.rng.normal(size=shape) * scale
         if self.extreme:  # magnitudes near the float64 limits, mixed with ordinary ones
-            pick = self.rng.integers(0, 4, size=shape)
+            pick = self.rng.integers(0, 5, size=shape)
             x = np.where(pick == 1, np.sign(x) * 10.0 ** self.rng.uniform(250, 308, size=shape), x)
             x = np.where(pick == 2, np.sign(x) * 10.0 ** -self.rng.uniform(250, 320, size=shape), x)
+            x = np.where(pick == 3, np.sign(x) * self.rng.uniform(0.5, 1.0, size=shape) * np.finfo(float).max, x)
         return x
 
     def log_probs(self, *shape: int) -> np.ndarray:
@@ -541,6 +545,8 @@ def test_fuzz(lib: str, mod: str, fname: str) -> None:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"function": f"{lib}:{mod}.{fname}", "counts": dict(counts),
                                  "seconds": round(time.perf_counter() - t0, 3)}) + "\n")
+    if failures and mod in KNOWN_OPEN:
+        pytest.xfail(f"known open: {KNOWN_OPEN[mod]}; first failure: {failures[0]}")
     assert not failures, "\n".join(failures)
     # the generators must exercise both ways: some calls accepted, some spoiled ones rejected
     assert counts["value"] > 0 and counts["rejected"] > 0, dict(counts)
