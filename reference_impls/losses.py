@@ -215,9 +215,32 @@ def kl_penalized_objective(log_probs: Any, old_log_probs: Any, advantages: Any, 
         raise ValueError(f"kl: expected non-negative KL values (>= -{KL_ROUNDING_SLACK:g}), "
                          f"got minimum {float(k.min()):.3g}")
     b = check_scalar(beta, "beta", lo=0.0)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         r = np.exp(lp - old)
-    return _times(r, adv) - b * k
+        out = _times(r, adv) - b * k
+    bad = ~np.isfinite(out)  # r A or beta kl overflowed (inf - inf, or an inf the true value is not)
+    if np.any(bad):
+        with np.errstate(divide="ignore"):
+            la = (lp - old)[bad] + np.log(np.abs(adv[bad]))
+            lb = np.log(b) + np.log(np.maximum(k[bad], 0.0))
+        out[bad] = _exp_diff(la, np.sign(adv[bad]), lb)
+    return out
+
+
+#: log(2) split as in fdlibm (``_LN2_HI`` has its low 32 mantissa bits zero).
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+
+
+def _exp_diff(la: np.ndarray, sa: np.ndarray, lb: np.ndarray) -> np.ndarray:
+    """``sa exp(la) - exp(lb)`` for large logs: ``2^q e^f (sa exp(la - M) - exp(lb - M))`` with ``M = max``
+    split as ``q log 2 + f`` (exact powers of two by ldexp); ``+-inf`` only when the difference overflows."""
+    M = np.maximum(la, lb)
+    M = np.where(np.isfinite(M), M, 0.0)
+    q = np.clip(np.floor(M / _LN2_HI), -4000.0, 4000.0)
+    f = (M - q * _LN2_HI) - q * _LN2_LO
+    d = sa * np.exp(la - M) - np.exp(lb - M)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        return np.where(d == 0.0, 0.0, np.ldexp(d * np.exp(f), q.astype(np.int64)))
 
 
 # --------------------------------------------------------------------------- aggregation

@@ -233,7 +233,8 @@ def softmax(logits: Any, axis: int = -1) -> np.ndarray:
     """
     z = as_float_array(logits, "logits", min_ndim=1)
     axis = _check_axis(axis, z)
-    z = z - np.max(z, axis=axis, keepdims=True)
+    with np.errstate(over="ignore"):  # z - max = -inf near the float64 limit: probability 0, as it should
+        z = z - np.max(z, axis=axis, keepdims=True)
     e = np.exp(z)
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -242,7 +243,8 @@ def log_softmax(logits: Any, axis: int = -1) -> np.ndarray:
     """Numerically stable log-softmax along ``axis``."""
     z = as_float_array(logits, "logits", min_ndim=1)
     axis = _check_axis(axis, z)
-    z = z - np.max(z, axis=axis, keepdims=True)
+    with np.errstate(over="ignore"):  # -inf log-probabilities are honest there (probability exp(-3e308) = 0)
+        z = z - np.max(z, axis=axis, keepdims=True)
     return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 

@@ -180,7 +180,8 @@ def gspo_ratio(log_probs: Any, old_log_probs: Any, mask: Any) -> np.ndarray:
     """
     lr, m = _inputs(log_probs, old_log_probs, mask, names=("log_probs", "old_log_probs"))
     _check_rows(m)
-    return np.exp(np.sum(lr, axis=-1) / np.sum(m, axis=-1))
+    with np.errstate(over="ignore"):  # a ratio beyond the float64 range is returned as inf (module docstring)
+        return np.exp(np.sum(lr, axis=-1) / np.sum(m, axis=-1))
 
 
 def policy_token_mask(token_source: Any) -> np.ndarray:

@@ -48,6 +48,7 @@ from reference_impls._validation import (
     check_positive_int,
     check_scalar,
     check_simplex,
+    pow2_exponent,
 )
 from reference_impls.mdp import log_softmax, softmax
 
@@ -359,49 +360,70 @@ def token_scores(task: TokenTask, logits: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- estimators
 
 
+def _log_weight(w: Any, lw_exact: np.ndarray, shape: tuple[int, ...], name: str = "w") -> tuple[np.ndarray, np.ndarray]:
+    """``(log |w|, sign w)`` of a weight from a public :mod:`reference_impls.mismatch` function.
+
+    The weights come from the public functions (so a planted fault in them shows here, as the
+    mutation tests require); where such a weight overflowed to ``inf`` or underflowed to 0 while
+    its log-space value ``lw_exact`` is finite, that value is used instead.
+    """
+    arr = np.asarray(w, dtype=np.float64)
+    if arr.shape != shape:
+        raise ValueError(f"{name}: expected weights of shape {shape}, got {arr.shape}")
+    with np.errstate(divide="ignore"):
+        lw = np.log(np.abs(arr))
+    sign = np.sign(arr)
+    fallback = (~np.isfinite(arr) | (arr == 0.0)) & np.isfinite(lw_exact)
+    return np.where(fallback, lw_exact, lw), np.where(fallback, 1.0, sign)
+
+
 def _log_coefficients(task: TokenTask, z_pi: np.ndarray, z_mu: np.ndarray, estimator: str, cap: float | None,
                       low: float | None, high: float | None) -> tuple[np.ndarray, np.ndarray]:
     """``(log_w, mult)``, both ``[V**T, T]``: the coefficient of score_t is ``exp(log_w) * mult``.
 
-    The weight part (ratios, their products, caps, MIS windows) stays in log space, so that
+    The weight part (ratios, their products, caps, MIS windows) is carried in log space, so that
     an expectation under μ can combine it with log μ(y) before any ``exp``: a sequence with a
     ratio of e^800 and a probability of e^-900 contributes e^-100, not ``inf * 0``.
     """
     lp_pi = token_log_probs(task, z_pi)
     lp_mu = token_log_probs(task, z_mu)
     mask = policy_mask(task)
-    R = task.rewards[:, None] * np.ones((1, task.length))
-    lr = MM.token_log_ratios(lp_pi, lp_mu, mask)  # 0 on environment tokens
-    zero = np.zeros_like(lr)
-    on_policy = mask > 0
+    N, T = task.n_sequences, task.length
+    R = task.rewards[:, None] * np.ones((1, T))
     if estimator == "naive":
-        return zero, R
+        return np.zeros((N, T)), R
+    lr = MM.token_log_ratios(lp_pi, lp_mu, mask)  # 0 on environment tokens
     if estimator in ("sequence_is", "sequence_tis", "sequence_mis", "gspo"):
-        lw_seq = MM.sequence_log_is_weights(lp_pi, lp_mu, mask)
-        if estimator == "sequence_tis":
+        lw_seq = lr.sum(axis=-1)
+        if estimator == "sequence_is":
+            w = MM.sequence_is_weights(lp_pi, lp_mu, mask)
+        elif estimator == "sequence_tis":
             if cap is None:
                 raise ValueError("cap: estimator 'sequence_tis' needs a cap > 0, got None")
+            w = MM.sequence_is_weights(lp_pi, lp_mu, mask, cap=cap)
             lw_seq = np.minimum(lw_seq, MM._log_cap(cap))
         elif estimator == "sequence_mis":
             if low is None or high is None:
                 raise ValueError("low: estimator 'sequence_mis' needs low and high, got None")
-            lo = check_scalar(low, "low", lo=0.0)
-            hi = check_scalar(high, "high", lo=0.0, lo_open=True)
-            if lo > hi:
-                raise ValueError(f"low: expected low <= high, got low={lo!r} > high={hi!r}")
-            log_lo = -np.inf if lo == 0.0 else float(np.log(lo))
-            lw_seq = np.where((lw_seq >= log_lo) & (lw_seq <= float(np.log(hi))), lw_seq, -np.inf)
-        elif estimator == "gspo":
+            w = MM.sequence_mask_weights(lp_pi, lp_mu, mask, low, high)
+            lw_seq = np.full(N, -np.inf)  # a weight of 0 is outside the window; none overflows (high is finite)
+        else:
+            w = MM.gspo_ratio(lp_pi, lp_mu, mask)
             lw_seq = lw_seq / mask.sum(axis=-1)
-        return lw_seq[:, None] + zero, R
+        lw, sign = _log_weight(w, lw_seq, (N,))
+        return lw[:, None] + np.zeros((1, T)), sign[:, None] * R
     if estimator in ("token_is", "token_tis", "token_q"):
-        lw_tok = lr
         if estimator == "token_tis":
             if cap is None:
                 raise ValueError("cap: estimator 'token_tis' needs a cap > 0, got None")
+            w = MM.token_is_weights(lp_pi, lp_mu, mask, cap=cap)
             lw_tok = np.minimum(lr, MM._log_cap(cap))
+        else:
+            w = MM.token_is_weights(lp_pi, lp_mu, mask)
+            lw_tok = lr
+        lw, sign = _log_weight(w, np.where(mask > 0, lw_tok, -np.inf), (N, T))
         mult = q_values(task, z_pi) if estimator == "token_q" else R
-        return np.where(on_policy, lw_tok, -np.inf), mult
+        return lw, sign * mult
     if estimator == "prefix_is_return":
         return np.cumsum(lr, axis=-1), R
     if estimator == "prefix_is_q":
@@ -539,14 +561,24 @@ def logit_step(probs: Any, actions: Any, coefficients: Any) -> np.ndarray:
 
     For the importance-weighted policy gradient c_i = w_i r_i (or w_i (r_i − b) with a baseline).
     """
-    p, a, c = _bandit_inputs(probs, actions, coefficients)
-    dz = -c.sum() * p
-    np.add.at(dz, a, c)
-    return dz
+    dz, k = _scaled_logit_step(*_bandit_inputs(probs, actions, coefficients))
+    with np.errstate(over="ignore"):
+        return np.ldexp(dz, k)
+
+
+def _scaled_logit_step(p: np.ndarray, a: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(dz / 2^k, k)``: the step formed from ``c / 2^k`` (exact scaling), so that ``sum c`` of
+    coefficients near the float64 limit neither overflows nor gives ``inf - inf``."""
+    k = int(pow2_exponent(c))
+    cs = np.ldexp(c, -k)
+    dz = -cs.sum() * p
+    np.add.at(dz, a, cs)
+    return dz, k
 
 
 def first_order_flow(probs: Any, actions: Any, coefficients: Any) -> np.ndarray:
     """dπ/η = π ⊙ (Δz − (π·Δz) 1) with Δz from :func:`logit_step` (softmax Jacobian; sums to 0)."""
-    p = check_simplex(as_float_array(probs, "probs", ndim=1), "probs")
-    dz = logit_step(p, actions, coefficients)
-    return p * (dz - p @ dz)
+    p, a, c = _bandit_inputs(probs, actions, coefficients)
+    dz, k = _scaled_logit_step(p, a, c)
+    with np.errstate(over="ignore"):
+        return np.ldexp(p * (dz - p @ dz), k)

@@ -341,7 +341,11 @@ def mean_kl(mdp: FiniteMDP, old_logits: Any, logits: Any) -> float:
     z_old = as_float_array(old_logits, "old_logits", shape=(mdp.n_states, mdp.n_actions))
     z = as_float_array(logits, "logits", shape=(mdp.n_states, mdp.n_actions))
     p = softmax(z_old)
-    per_state = np.sum(p * (log_softmax(z_old) - log_softmax(z)), axis=1)
+    with np.errstate(invalid="ignore"):
+        # 0 log 0 = 0: an action the old policy never takes contributes nothing, even where the
+        # new log-probability is -inf (logits near the float64 limit); p > 0 = new p gives +inf
+        terms = np.where(p > 0, p * (log_softmax(z_old) - log_softmax(z)), 0.0)
+    per_state = np.sum(terms, axis=1)
     return float(occupancy(mdp, p) @ per_state)
 
 

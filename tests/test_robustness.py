@@ -538,3 +538,71 @@ def test_torch_scaled_reductions_keep_their_gradients() -> None:
     (gv,) = _grad(lambda v: TI.ordinary_is(v, t64([800.0, 0.0]), torch.zeros(2, dtype=torch.float64)),
                   t64([0.0, 1.0]))
     assert gv[1].item() == pytest.approx(0.5, rel=1e-15)
+
+
+# --------------------------------------------------------------------------- found by tests/test_fuzz.py
+
+
+def test_fuzz_findings_near_the_float64_limit() -> None:
+    big = float(np.finfo(float).max)
+    # r A - beta kl with both terms overflowing: e^709.78 - 2 * 1.7e308 is finite (-inf before), e^800 - ... is inf
+    got = L.kl_penalized_objective([709.78, 800.0], [0.0, 0.0], [1.0, 1.0], [1.7e308, 1.7e308], 2.0)
+    assert got[0] == pytest.approx(math.exp(709.78) - 1.7e308 - 1.7e308, rel=1e-12) and got[1] == math.inf
+    got_t = TL.kl_penalized_objective(t64([709.78, 800.0]), t64([0.0, 0.0]), t64([1.0, 1.0]), t64([1.7e308, 1.7e308]),
+                                      2.0)
+    np.testing.assert_allclose(got_t.numpy(), got, rtol=1e-12)
+    # mean KL with logits at the float64 limit: 0 log 0 = 0 (NaN before)
+    m, _ = _small_mdp(2, 3)
+    z = np.array([[big, -big, 0.0], [0.0, 0.0, 0.0]])
+    assert TR.mean_kl(m, z, z) == 0.0
+    assert TR.mean_kl(m, z, z[:, ::-1].copy()) == math.inf
+    # a bandit step with coefficients of both signs near the limit: the sum cancels exactly
+    from reference_impls import token_models as TMod
+
+    np.testing.assert_array_equal(TMod.logit_step([0.5, 0.5, 0.0], [0, 1], [1.7e308, -1.7e308]),
+                                  [1.7e308, -1.7e308, 0.0])
+    # natural-gradient / TRPO steps for |grad| at the limit: 2^1024 is not a float, scale back by ldexp
+    F = np.diag([1.0, 2.0])
+    ref = TR.natural_gradient_step(np.array([1.0, -1.0]), F, 0.01)
+    res = TR.trpo_step(np.array([big, -big]), F, lambda s: 1.0, lambda s: 0.0, 0.01)
+    np.testing.assert_allclose(res.step, ref, rtol=1e-14)
+    assert np.all(np.isfinite(res.direction) | np.isinf(res.direction))
+    assert not np.isnan(res.expected_improvement)
+
+
+def test_fuzz_findings_token_models_in_log_space() -> None:
+    from reference_impls import token_models as TMod
+
+    rng = np.random.default_rng(1)
+    task = TMod.random_task(rng, 2, 2)
+    z = TMod.random_logits(rng, task)
+    for est in sorted(TMod.ESTIMATORS):
+        kw = {"cap": 2.0} if "tis" in est else ({"low": 0.5, "high": 2.0} if "mis" in est else {})
+        for zs in (z * 1e300, z * 800):  # sampler logits with ratios far beyond e^709 (inf * 0 = NaN before)
+            assert not np.isnan(TMod.estimator_terms(task, z, zs, est, **kw)).any()
+            assert not np.isnan(TMod.expected_gradient(task, z, zs, est, **kw)).any()
+        # in the ordinary range the log-space expectation is the plain one
+        plain = np.einsum("n,npv->pv", TMod.sequence_probs(task, z * 0.5),
+                          TMod.estimator_terms(task, z, z * 0.5, est, **kw))
+        np.testing.assert_allclose(TMod.expected_gradient(task, z, z * 0.5, est, **kw), plain, rtol=1e-12,
+                                   atol=1e-15)
+    _raises_naming("roles", lambda: TMod.TokenTask(2, True, np.full((3, 2), 0.5), np.zeros(4)))  # type: ignore
+    _raises_naming("estimator", lambda: TMod.estimator_terms(task, z, z, np.array(["naive"])))  # type: ignore
+
+
+def test_fuzz_findings_arguments_checked_before_use() -> None:
+    m, pi = _small_mdp()
+    for fn in (M.expected_return, M.occupancy):  # read mdp.initial / mdp.gamma first: AttributeError before
+        _raises_naming("mdp", lambda fn=fn: fn(np.zeros((2, 2)), pi))
+    _raises_naming("axis", lambda: M.softmax(np.zeros((2, 2)), axis=np.float32(1)))
+    _raises_naming("axis", lambda: M.softmax(np.zeros((2, 2)), axis=5))
+    _raises_naming("logits", lambda: M.log_softmax(np.zeros((2, 0))))
+    _raises_naming("n_actions", lambda: M.random_mdp(np.random.default_rng(0), 3, 10**12, 0.9))
+    _raises_naming("reward_range", lambda: M.random_mdp(np.random.default_rng(0), 2, 2, 0.9, reward_range=("0", 1)))
+    _raises_naming("std", lambda: L.grpo_advantages([1.0, 2.0], std=np.array(["sample"])))  # type: ignore[arg-type]
+    _raises_naming("matvec", lambda: TR.conjugate_gradient(lambda v: np.eye(3) @ v, np.ones(2)))
+    from reference_impls import token_models as TMod
+
+    task = TMod.random_task(np.random.default_rng(0), 2, 2)
+    _raises_naming("rng", lambda: TMod.random_logits("rng", task))  # type: ignore[arg-type]
+    _raises_naming("vocab_size", lambda: TMod.random_task(np.random.default_rng(0), 10**9, 10**9))

@@ -12,6 +12,7 @@ the conventions and references.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -114,7 +115,18 @@ def kl_penalized_objective(log_probs: torch.Tensor, old_log_probs: torch.Tensor,
         raise ValueError(f"kl: expected non-negative KL values (>= -{_np_losses.KL_ROUNDING_SLACK:g}), "
                          f"got minimum {float(k.min()):.3g}")
     b = check_scalar(beta, "beta", lo=0.0)
-    return _times(torch.exp(lp - old), adv) - b * k
+    out = _times(torch.exp(lp - old), adv) - b * k
+    with torch.no_grad():
+        bad = ~torch.isfinite(out)  # r A or beta kl overflowed: recompute those entries in log space
+    if not bool(bad.any()):
+        return out
+    with torch.no_grad():  # the overflowing entries carry no useful gradient; their value matches numpy's
+        la = (lp - old + torch.log(adv.abs()))[bad].double().cpu().numpy()
+        lb = (math.log(b) if b > 0 else -math.inf) + torch.log(k.clamp(min=0))[bad].double().cpu().numpy()
+        exact = _np_losses._exp_diff(la, torch.sign(adv)[bad].double().cpu().numpy(), lb)
+    fixed = torch.zeros_like(out)
+    fixed[bad] = torch.from_numpy(exact).to(dtype=out.dtype, device=out.device)
+    return torch.where(bad, fixed, out)
 
 
 def aggregate(values: torch.Tensor, mask: torch.Tensor, mode: str, *, norm_length: float | None = None) -> torch.Tensor:
