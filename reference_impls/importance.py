@@ -301,7 +301,8 @@ def self_normalized_is(values: Any, log_probs: Any, behavior_log_probs: Any) -> 
     v, lw, _ = _sample_inputs(values, log_probs, behavior_log_probs)
     m = np.max(lw, axis=-1, keepdims=True)
     if np.any(m == -np.inf):
-        raise ValueError("log_probs: zero-support weights: every weight of some row is 0 (all log_probs are -inf), "
+        raise ValueError("log_probs: zero-support weights: expected a non-zero weight in every row, "
+                         "got a row whose weights are all 0 (all log_probs are -inf), "
                          "so the self-normalized ratio sum(w f) / sum(w) is undefined")
     e = np.exp(lw - m)
     return np.sum(e * v, axis=-1) / np.sum(e, axis=-1)
@@ -350,7 +351,8 @@ def effective_sample_size(weights: Any) -> np.ndarray:
         raise ValueError(f"weights: expected non-negative weights, got minimum {w.min():.3g}")
     m = np.max(w, axis=-1, keepdims=True)
     if np.any(m == 0):
-        raise ValueError("weights: zero-support weights: every weight of some row is 0, so (sum w)^2 / sum w^2 "
+        raise ValueError("weights: zero-support weights: expected a non-zero weight in every row, "
+                         "got a row whose weights are all 0, so (sum w)^2 / sum w^2 "
                          "is undefined")
     u = w / m  # scale invariance, and no overflow of w^2
     return np.sum(u, axis=-1) ** 2 / np.sum(u * u, axis=-1)
@@ -362,7 +364,8 @@ def effective_sample_size_log(log_probs: Any, behavior_log_probs: Any) -> np.nda
     _samples_last(lw, "log_probs")
     m = np.max(lw, axis=-1, keepdims=True)
     if np.any(m == -np.inf):
-        raise ValueError("log_probs: zero-support weights: every weight of some row is 0, so the ESS is undefined")
+        raise ValueError("log_probs: zero-support weights: expected a non-zero weight in every row, "
+                         "got a row whose weights are all 0, so the ESS is undefined")
     u = np.exp(lw - m)
     return np.sum(u, axis=-1) ** 2 / np.sum(u * u, axis=-1)
 
@@ -395,7 +398,8 @@ def importance_weighted_policy_gradient(rewards: Any, log_probs: Any, behavior_l
     if self_normalized:
         m = np.max(lw, axis=-1, keepdims=True)
         if np.any(m == -np.inf):
-            raise ValueError("log_probs: zero-support weights: every weight of some row is 0, so the "
+            raise ValueError("log_probs: zero-support weights: expected a non-zero weight in every row, "
+                             "got a row whose weights are all 0, so the "
                              "self-normalized weights are undefined")
         e = np.exp(lw - m)
         coef = r * e / e.sum(axis=-1, keepdims=True)
@@ -466,7 +470,8 @@ def trajectory_weight_second_moment(mdp: FiniteMDP, policy: Any, behavior_policy
     mu = validate_policy(m, behavior_policy, "behavior_policy")
     H = _dp_horizon(horizon, m)
     if np.any((mu == 0) & (pi > 0)):
-        raise ValueError("behavior_policy: zero support: probability 0 where policy is positive, "
+        raise ValueError("behavior_policy: zero support: expected behavior_policy > 0 wherever policy > 0, "
+                         "got probability 0 where policy is positive, "
                          "so the trajectory weight is undefined")
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(pi > 0, pi * pi / np.where(mu > 0, mu, 1.0), 0.0)  # [S, A]
@@ -497,7 +502,8 @@ def exact_is_moments(mdp: FiniteMDP, policy: Any, behavior_policy: Any, horizon:
     H = _dp_horizon(horizon, m)
     g = m.gamma if gamma is None else check_gamma(gamma, allow_one=True)
     if np.any((mu == 0) & (pi > 0)):
-        raise ValueError("behavior_policy: zero support: probability 0 where policy is positive, "
+        raise ValueError("behavior_policy: zero support: expected behavior_policy > 0 wherever policy > 0, "
+                         "got probability 0 where policy is positive, "
                          "so the importance weights are undefined")
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(pi > 0, pi * pi / np.where(mu > 0, mu, 1.0), 0.0)

@@ -208,8 +208,8 @@ def _apply(matvec: Callable[[np.ndarray], Any], v: np.ndarray, name: str) -> Any
     try:
         return matvec(v.copy())
     except Exception as exc:
-        raise ValueError(f"{name}: calling it on a vector of shape {v.shape} raised {type(exc).__name__}: {exc}"
-                         ) from exc
+        raise ValueError(f"{name}: expected a callable v -> A v accepting a vector of shape {v.shape}, got one that "
+                         f"raised {type(exc).__name__}: {exc}") from exc
 
 
 def _matvec_out(out: Any, name: str, n: int) -> np.ndarray:

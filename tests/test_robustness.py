@@ -592,7 +592,7 @@ def test_fuzz_findings_token_models_in_log_space() -> None:
 
 
 def test_fuzz_findings_arguments_checked_before_use() -> None:
-    m, pi = _small_mdp()
+    _, pi = _small_mdp()
     for fn in (M.expected_return, M.occupancy):  # read mdp.initial / mdp.gamma first: AttributeError before
         _raises_naming("mdp", lambda fn=fn: fn(np.zeros((2, 2)), pi))
     _raises_naming("axis", lambda: M.softmax(np.zeros((2, 2)), axis=np.float32(1)))

@@ -221,7 +221,8 @@ def ordinary_is(values: torch.Tensor, log_probs: torch.Tensor, behavior_log_prob
 def _row_max(lw: torch.Tensor, what: str) -> torch.Tensor:
     m = lw.max(dim=-1, keepdim=True).values
     if bool((m == -math.inf).any()):
-        raise ValueError(f"log_probs: zero-support weights: every weight of some row is 0 (all log_probs are -inf), "
+        raise ValueError(f"log_probs: zero-support weights: expected a non-zero weight in every row, "
+                         f"got a row whose weights are all 0 (all log_probs are -inf), "
                          f"so {what} is undefined")
     return m
 
@@ -265,7 +266,8 @@ def effective_sample_size(weights: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"weights: expected non-negative weights, got minimum {float(w.min()):.3g}")
     m = w.max(dim=-1, keepdim=True).values
     if bool((m == 0).any()):
-        raise ValueError("weights: zero-support weights: every weight of some row is 0, so (sum w)^2 / sum w^2 "
+        raise ValueError("weights: zero-support weights: expected a non-zero weight in every row, "
+                         "got a row whose weights are all 0, so (sum w)^2 / sum w^2 "
                          "is undefined")
     u = w / m
     return u.sum(dim=-1) ** 2 / (u * u).sum(dim=-1)
