@@ -43,8 +43,10 @@ import numpy as np
 
 from reference_impls import mismatch as MM
 from reference_impls._validation import (
+    MAX_TABLE_ENTRIES,
     as_float_array,
     check_choice,
+    check_count,
     check_positive_int,
     check_scalar,
     check_simplex,
@@ -214,7 +216,8 @@ def random_task(rng: np.random.Generator, vocab_size: int, length: int, roles: A
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     V = check_positive_int(vocab_size, "vocab_size")
     T = check_positive_int(length, "length")
-    scale = check_scalar(reward_scale, "reward_scale", lo=0.0, lo_open=True)
+    # uniform(-s, s) needs the width 2 s in float64
+    scale = check_scalar(reward_scale, "reward_scale", lo=0.0, hi=float(np.finfo(float).max) / 2, lo_open=True)
     if V < 2 or T * np.log(V) > np.log(MAX_SEQUENCES) + 1e-9 or V**T > MAX_SEQUENCES:
         raise ValueError(f"vocab_size: expected V >= 2 with V**T <= {MAX_SEQUENCES}, got V={V}, T={T}")
     rl = tuple([True] * T) if roles is None else tuple(roles)
@@ -536,6 +539,7 @@ def sample_sequences(task: TokenTask, logits: Any, rng: np.random.Generator, n: 
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     n = check_positive_int(n, "n")
+    check_count("n", {"n": n}, MAX_TABLE_ENTRIES, "a number of samples")
     p = sequence_probs(task, logits)
     return rng.choice(task.n_sequences, size=n, p=p / p.sum())
 
