@@ -117,7 +117,7 @@ class FiniteMDP:
         }
         unknown = set(changes) - set(fields)
         if unknown:
-            raise ValueError(f"changes: unknown field(s) {sorted(unknown)}; expected a subset of {sorted(fields)}")
+            raise ValueError(f"changes: expected a subset of {sorted(fields)}, got unknown field(s) {sorted(unknown)}")
         fields.update(changes)
         return FiniteMDP(**fields)
 

@@ -131,7 +131,7 @@ class TokenTask:
             raise ValueError(f"roles: expected V**T <= {MAX_SEQUENCES} sequences, got about "
                              f"10^{T * np.log10(V):.1f} (V={V}, T={T})")
         if V**T > MAX_SEQUENCES:
-            raise ValueError(f"roles: V**T = {V}**{T} = {V**T} sequences exceeds the enumeration limit {MAX_SEQUENCES}")
+            raise ValueError(f"roles: expected V**T <= {MAX_SEQUENCES} sequences, got V**T = {V}**{T} = {V**T}")
         n_pref = _n_prefixes(V, T)
         env = as_float_array(self.env_probs, "env_probs", shape=(n_pref, V))
         check_simplex(env, "env_probs")
@@ -469,7 +469,8 @@ def _expectation_inputs(task: TokenTask, learner_logits: Any, sampler_logits: An
                         kw: dict[str, Any]) -> tuple[TokenTask, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     unknown = set(kw) - {"cap", "low", "high"}
     if unknown:
-        raise ValueError(f"{sorted(unknown)[0]}: unexpected keyword; expected cap, low or high")
+        first = sorted(unknown)[0]
+        raise ValueError(f"{first}: expected one of the keywords cap, low, high, got {first!r}")
     task = _check_task(task)
     z_pi = task.check_logits(learner_logits, "learner_logits")
     z_mu = task.check_logits(sampler_logits, "sampler_logits")
@@ -522,15 +523,16 @@ def estimator_covariance(task: TokenTask, learner_logits: Any, sampler_logits: A
     mean = _weighted_sum_over_sequences(_combine(lw, mult, scores, log_mu), np.zeros((N, *scores.shape[2:])))
     mean = mean.reshape(-1)
     if not np.all(np.isfinite(mean)):
-        raise ValueError("sampler_logits: the estimator's mean under the sampler overflows float64, so its "
-                         "covariance is not representable")
+        raise ValueError("sampler_logits: expected a sampler under which the estimator's mean fits in float64, "
+                         "got one where it overflows (the covariance is not representable)")
     root = _combine(lw, mult, scores, 0.5 * log_mu).reshape(N, -1)  # √μ(y) g(y)
     with np.errstate(over="ignore", invalid="ignore"):
         c = root - np.exp(0.5 * log_mu)[:, None] * mean[None]
         cov = c.T @ c
     if np.any(np.isnan(cov)):
-        raise ValueError("sampler_logits: the estimator's second moment under the sampler overflows float64 with "
-                         "terms of both signs, so its covariance is not representable")
+        raise ValueError("sampler_logits: expected a sampler under which the estimator's second moment fits in "
+                         "float64, got one where it overflows with terms of both signs (the covariance is not "
+                         "representable)")
     return mean, cov
 
 

@@ -217,7 +217,8 @@ def _matvec_out(out: Any, name: str, n: int) -> np.ndarray:
     try:
         return as_float_array(out, name, shape=(n,))
     except ValueError as exc:
-        raise ValueError(f"{name}: the product v -> A v returned an invalid value ({exc})") from None
+        raise ValueError(f"{name}: expected the product v -> A v to return a finite vector of shape ({n},), got "
+                         f"an invalid value ({exc})") from None
 
 
 @dataclass(frozen=True)
