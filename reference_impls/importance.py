@@ -20,6 +20,11 @@ Conventions (CONTRACT.md):
 * Products ``w * f`` are formed as ``sign(f) exp(log w + log|f|)`` so that a huge
   weight times a tiny value does not overflow spuriously, and ``0 * w = 0`` for any
   representable ``log w``.
+* Sums of weighted terms (ordinary, truncated and per-decision IS, the weighted policy
+  gradient) are formed around the largest log-weight when a term over- or underflows, so
+  the result is finite wherever the true sum is. A sum whose true value exceeds the float64
+  range is returned as ``+-inf`` (honest: a weight of e^1e4 times values of one sign), but
+  never as ``inf - inf = NaN``: terms that cancel (``e^1e4 - e^1e4``) give 0.
 
 References:
   Owen (2013), *Monte Carlo theory, methods and examples*, ch. 9 (IS, SNIS, ESS);

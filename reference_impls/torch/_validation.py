@@ -1,4 +1,11 @@
-"""Argument checks for the torch mirror (same messages as :mod:`reference_impls._validation`)."""
+"""Argument checks for the torch mirror (same messages as :mod:`reference_impls._validation`).
+
+Dtype rule (one for every torch module): the float tensors of one call must share one dtype;
+a mix (float32 with float64) is a ``ValueError`` naming the argument, never a silent promotion
+(the numpy functions compute in float64 whatever comes in). Masks and episode flags are bool
+tensors or integer / floating tensors holding exactly 0 and 1, in numpy and torch alike
+(:func:`as_flags`).
+"""
 
 from __future__ import annotations
 
