@@ -39,6 +39,7 @@ from reference_impls._validation import (
     check_positive_int,
     check_scalar,
     check_simplex,
+    pow2_exponent,
 )
 
 __all__ = [
@@ -260,17 +261,37 @@ def policy_rewards(mdp: FiniteMDP, policy: Any) -> np.ndarray:
     return np.einsum("sa,sa->s", pi, mdp.rewards)
 
 
+def _scaled_values(mdp: FiniteMDP, policy: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(V / 2^k, r / 2^k, k)`` with ``2^k`` just above ``max |r|``.
+
+    Every value is linear in the rewards, so solving with ``r / 2^k`` (exact) and scaling back
+    by ``ldexp`` gives bit for bit the unscaled result in the ordinary range, while rewards near
+    the float64 limit give ``V = inf`` only where ``V`` truly overflows and advantages
+    ``Q - V`` without ``inf - inf``.
+    """
+    P_pi = policy_transitions(mdp, policy)
+    pi = validate_policy(mdp, policy)
+    k = int(pow2_exponent(mdp.rewards))
+    R = np.ldexp(mdp.rewards, -k)
+    r_pi = np.einsum("sa,sa->s", pi, R)
+    return np.linalg.solve(np.eye(mdp.n_states) - mdp.gamma * P_pi, r_pi), R, k
+
+
+def _unscale(x: Any, k: int) -> Any:
+    with np.errstate(over="ignore"):
+        return np.ldexp(x, k)
+
+
 def state_values(mdp: FiniteMDP, policy: Any) -> np.ndarray:
     """Exact ``V^pi`` by solving ``(I - gamma P_pi) V = r_pi``. Shape ``[S]``."""
-    P_pi = policy_transitions(mdp, policy)
-    r_pi = policy_rewards(mdp, policy)
-    return np.linalg.solve(np.eye(mdp.n_states) - mdp.gamma * P_pi, r_pi)
+    V, _, k = _scaled_values(mdp, policy)
+    return _unscale(V, k)
 
 
 def action_values(mdp: FiniteMDP, policy: Any) -> np.ndarray:
     """Exact ``Q^pi(s, a) = r(s, a) + gamma sum_s2 P(s2|s,a) V^pi(s2)``. Shape ``[S, A]``."""
-    V = state_values(mdp, policy)
-    return mdp.rewards + mdp.gamma * mdp.transitions @ V
+    V, R, k = _scaled_values(mdp, policy)
+    return _unscale(R + mdp.gamma * mdp.transitions @ V, k)
 
 
 def advantages(mdp: FiniteMDP, policy: Any) -> np.ndarray:
@@ -279,8 +300,8 @@ def advantages(mdp: FiniteMDP, policy: Any) -> np.ndarray:
     Computed as ``r + gamma P V - V`` from one solve, so the identity
     ``E_{a~pi} A(s, a) = 0`` holds to rounding.
     """
-    V = state_values(mdp, policy)
-    return mdp.rewards + mdp.gamma * mdp.transitions @ V - V[:, None]
+    V, R, k = _scaled_values(mdp, policy)
+    return _unscale(R + mdp.gamma * mdp.transitions @ V - V[:, None], k)
 
 
 def visitation(mdp: FiniteMDP, policy: Any) -> np.ndarray:
@@ -304,8 +325,8 @@ def occupancy(mdp: FiniteMDP, policy: Any) -> np.ndarray:
 
 def expected_return(mdp: FiniteMDP, policy: Any) -> float:
     """``J(pi) = initial . V^pi = E[sum_t gamma^t r_t]``."""
-    V = state_values(mdp, policy)
-    return float(mdp.initial @ V)
+    V, _, k = _scaled_values(mdp, policy)
+    return float(_unscale(mdp.initial @ V, k))
 
 
 def state_marginals(mdp: FiniteMDP, policy: Any, horizon: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from reference_impls._validation import check_gamma
-from reference_impls.torch._validation import as_float_tensor
+from reference_impls.torch._validation import as_float_tensor, ldexp
 
 __all__ = [
     "action_values",
@@ -129,39 +129,52 @@ def _out(x: torch.Tensor, batched: torch.Tensor) -> torch.Tensor:
     return x if bool(batched) else x.squeeze(0)
 
 
-def _solve_values(P: torch.Tensor, R: torch.Tensor, g: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+def _solve_values(P: torch.Tensor, R: torch.Tensor, g: torch.Tensor, pi: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(V / 2^k, R / 2^k, k)`` per MDP, ``2^k`` just above ``max |R|`` (see the numpy ``_scaled_values``):
+    values are linear in the rewards, so rewards near the dtype's limit give ``inf`` only where a value
+    truly overflows, and ``Q - V`` never ``inf - inf``."""
     S = P.shape[1]
+    k = _pow2_exponent(R)  # [B, 1, 1]
+    Rs = ldexp(R, -k)
     P_pi = torch.einsum("bsa,bsat->bst", pi, P)
-    r_pi = (pi * R).sum(-1)
+    r_pi = (pi * Rs).sum(-1)
     eye = torch.eye(S, dtype=P.dtype, device=P.device)
-    return torch.linalg.solve(eye - g[:, None, None] * P_pi, r_pi.unsqueeze(-1)).squeeze(-1)
+    V = torch.linalg.solve(eye - g[:, None, None] * P_pi, r_pi.unsqueeze(-1)).squeeze(-1)
+    return V, Rs, k
+
+
+def _pow2_exponent(R: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.frexp(R.abs().amax(dim=(1, 2), keepdim=True)).exponent.to(torch.int64)
 
 
 def state_values(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """``V^pi`` for each MDP of the batch: ``[B, S]`` (or ``[S]``)."""
     P, R, _, g, b = _unpack(transitions, rewards, initial, gamma)
-    return _out(_solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b)))), b)
+    V, _, k = _solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b))))
+    return _out(ldexp(V, k[:, :, 0]), b)
 
 
 def action_values(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """``Q^pi``: ``[B, S, A]`` (or ``[S, A]``)."""
     P, R, _, g, b = _unpack(transitions, rewards, initial, gamma)
-    V = _solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b))))
-    return _out(R + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V), b)
+    V, Rs, k = _solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b))))
+    return _out(ldexp(Rs + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V), k), b)
 
 
 def advantages(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """``A^pi = Q^pi - V^pi``: ``[B, S, A]`` (or ``[S, A]``)."""
     P, R, _, g, b = _unpack(transitions, rewards, initial, gamma)
-    V = _solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b))))
-    return _out(R + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V) - V.unsqueeze(-1), b)
+    V, Rs, k = _solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b))))
+    return _out(ldexp(Rs + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V) - V.unsqueeze(-1), k), b)
 
 
 def expected_return(transitions: Any, rewards: Any, initial: Any, gamma: Any, policy: Any) -> torch.Tensor:
     """``J = initial . V^pi`` per MDP: ``[B]`` (or a scalar). Differentiable in every input."""
     P, R, mu, g, b = _unpack(transitions, rewards, initial, gamma)
-    V = _solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b))))
-    return _out((mu * V).sum(-1), b)
+    V, _, k = _solve_values(P, R, g, _probabilities(_policy(policy, P, bool(b))))
+    return _out(ldexp((mu * V).sum(-1), k[:, 0, 0]), b)
 
 
 def _visitation(P: torch.Tensor, mu: torch.Tensor, g: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
@@ -194,6 +207,6 @@ def policy_gradient(transitions: Any, rewards: Any, initial: Any, gamma: Any, lo
     z = _policy(logits, P, bool(b), name="logits")
     pi = torch.softmax(z, dim=-1)
     rho = _visitation(P, mu, g, pi)
-    V = _solve_values(P, R, g, pi)
-    A = R + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V) - V.unsqueeze(-1)
-    return _out(rho.unsqueeze(-1) * pi * A, b)
+    V, Rs, k = _solve_values(P, R, g, pi)
+    A = Rs + g[:, None, None] * torch.einsum("bsat,bt->bsa", P, V) - V.unsqueeze(-1)
+    return _out(ldexp(rho.unsqueeze(-1) * pi * A, k), b)
