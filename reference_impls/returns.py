@@ -56,7 +56,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from reference_impls import _returns_loop as _LOOP
-from reference_impls._validation import as_float_array, check_bool_array, check_gamma
+from reference_impls._validation import as_flags, as_float_array, check_gamma
 
 try:  # optional compiled CPU path (the `fast` extra)
     from reference_impls import _returns_numba as _NB
@@ -132,7 +132,7 @@ def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any, *,
     assert shape is not None
     flags = []
     for name, f in (("terminated", terminated), ("truncated", truncated)):
-        b = _check_flags(f, name)
+        b = as_flags(f, name)
         if b.shape != shape:
             raise ValueError(f"{name}: expected shape {shape} (the shape of {first}), got {b.shape}")
         flags.append(b)
@@ -145,21 +145,6 @@ def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any, *,
         raise ValueError(f"truncated: expected at most one of terminated/truncated per step, "
                          f"got both set at index {idx}")
     return arrs, term, trunc
-
-
-def _check_flags(x: Any, name: str) -> np.ndarray:
-    """Episode flags as a bool array: bool, integers or floats holding exactly 0/1 (float masks are
-    what torch users store); any other value is a ``ValueError`` naming ``name``."""
-    arr = np.asarray(x)
-    if arr.dtype.kind == "f":
-        bad = ~((arr == 0) | (arr == 1))
-        if np.any(bad):
-            n_bad = int(np.count_nonzero(bad))
-            raise ValueError(f"{name}: expected booleans or 0/1 values, got {n_bad} other "
-                             f"entr{'y' if n_bad == 1 else 'ies'} (e.g. {arr[bad].ravel()[0].item()!r}) "
-                             f"in an array of shape {arr.shape} and dtype {arr.dtype}")
-        return arr.astype(bool)
-    return check_bool_array(arr, name)
 
 
 def _finite_float64(x: Any, name: str) -> np.ndarray:

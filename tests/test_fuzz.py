@@ -52,8 +52,7 @@ NOT_FUZZED = {"trust_region.TRPOStepResult"}
 HANG_SECONDS = 10.0
 #: Modules owned by another branch whose open failures are reported as xfail (with the failing call)
 #: instead of failing this file; a fixed module passes normally. Remove an entry once its fix lands.
-KNOWN_OPEN = {"returns": "issue 14 items 1-2 (the scans multiply by 0 or 0/1 masks: inf * 0 = NaN), "
-                         "owned by branch `returns`"}
+KNOWN_OPEN: dict[str, str] = {}  # module -> reason a failure there is a known, open issue (none now)
 EXAMPLES = max(10, settings.default.max_examples // 2)
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from reference_impls._validation import check_gamma
-from reference_impls.torch._validation import as_bool_tensor, as_float_tensor
+from reference_impls.torch._validation import as_flags, as_float_tensor
 
 try:  # the compiled CPU kernels (the optional `fast` extra)
     from reference_impls import _returns_numba as _NB
@@ -68,8 +68,8 @@ def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any, *,
                                  f"got {t.device}")
         out[name] = t
     assert first is not None
-    term = as_bool_tensor(_float_flags(terminated, "terminated"), "terminated", first)
-    trunc = as_bool_tensor(_float_flags(truncated, "truncated"), "truncated", first)
+    term = as_flags(terminated, "terminated", first)
+    trunc = as_flags(truncated, "truncated", first)
     if not full:
         return out, term, trunc
     both = term & trunc
@@ -78,21 +78,6 @@ def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any, *,
         raise ValueError(f"truncated: expected at most one of terminated/truncated per step, "
                          f"got both set at index {idx}")
     return out, term, trunc
-
-
-def _float_flags(x: Any, name: str) -> Any:
-    """Float flags holding exactly 0/1 (what torch users store) as bool; any other float value is a
-    ``ValueError`` naming ``name`` (as :func:`reference_impls.returns._check_flags`); other inputs
-    go on unchanged to :func:`as_bool_tensor`."""
-    if isinstance(x, torch.Tensor) and torch.is_floating_point(x):
-        bad = ~((x == 0) | (x == 1))
-        if bool(bad.any()):
-            n_bad = int(bad.sum())
-            raise ValueError(f"{name}: expected booleans or 0/1 values, got {n_bad} other "
-                             f"entr{'y' if n_bad == 1 else 'ies'} (e.g. {x[bad].flatten()[0].item()!r}) "
-                             f"in a tensor of shape {tuple(x.shape)} and dtype {x.dtype}")
-        return x.bool()
-    return x
 
 
 def _compiled(kernel: str, floats: dict[str, Any], terminated: Any, truncated: Any, method: str,
@@ -221,7 +206,10 @@ def reverse_linear_scan(x: torch.Tensor, a: torch.Tensor, *, method: str = "auto
                          f"got {tuple(as_.shape)}, {as_.dtype}, {as_.device}")
     if xs.shape[-1] < 1:
         raise ValueError(f"x: expected at least one time step on the last axis, got shape {tuple(xs.shape)}")
-    return _scan(xs, as_, _check_method(method, xs))
+    out = _scan(xs, as_, _check_method(method, xs))
+    if not _finite(out):  # an overflow: a coefficient of exactly 0 must cut it off, never give 0 * inf = NaN
+        out = _scan_safe(xs, as_)
+    return out
 
 
 def _gl(gamma: Any, lam: Any) -> tuple[float, float]:
