@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import platform
 import sys
 from pathlib import Path
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     ap.add_argument("--only", default=None, help="run only bench_<ONLY>.py")
     ap.add_argument("--out", default=str(ROOT.parent / "reports" / "performance.md"))
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="device for the bench modules whose run() takes `device` (the others run on CPU)")
     args = ap.parse_args(argv)
     sections = []
     for path in sorted(ROOT.glob("bench_*.py")):
@@ -33,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         print(f"running {path.name} ...", file=sys.stderr, flush=True)
-        sections.append(mod.run(quick=args.quick))
+        kw = {"device": args.device} if "device" in inspect.signature(mod.run).parameters else {}
+        sections.append(mod.run(quick=args.quick, **kw))
     import numpy
 
     head = [

@@ -7,7 +7,10 @@ truncations and every clip and trace.
 
 The core recursions work on plain Python sequences and use only ``+``, ``*`` and
 ``min``, so they also run on :class:`fractions.Fraction` (exact rational arithmetic) and
-on Python floats. The ``*_loop`` wrappers take arrays shaped ``[..., T]`` (time last) and
+on Python floats. Every product is taken by :func:`_times`, which is 0 when either factor is 0:
+a factor 0 (gamma, lambda, a trace) removes its term whatever the other factor, and an
+importance ratio that overflowed to ``inf`` stands for a finite number, so it times 0 is 0
+(plain float ``0 * inf`` would be NaN). The ``*_loop`` wrappers take arrays shaped ``[..., T]`` (time last) and
 loop over the leading (batch) axes.
 
 Episode ends (Gymnasium semantics, CONTRACT.md): ``terminated[t]`` -- the episode
@@ -37,6 +40,19 @@ __all__ = [
 ]
 
 
+def _times(a: Any, b: Any) -> Any:
+    """``a * b``, and exactly 0 when either factor is 0 (also against ``inf``: module docstring)."""
+    return 0 if a == 0 or b == 0 else a * b
+
+
+def _exp(x: float) -> float:
+    """``math.exp`` with overflow to ``inf`` (as numpy), not ``OverflowError``."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
 def _continues(terminated: Sequence[bool], truncated: Sequence[bool], t: int) -> bool:
     """Whether the recursion at step t reads step t + 1 (no episode end at t, not the last step)."""
     return not terminated[t] and not truncated[t] and t + 1 < len(terminated)
@@ -52,7 +68,7 @@ def discounted_returns_seq(rewards: Sequence[Any], next_values: Sequence[Any], t
         if terminated[t]:
             out[t] = rewards[t]
         elif _continues(terminated, truncated, t):
-            out[t] = rewards[t] + gamma * out[t + 1]
+            out[t] = rewards[t] + _times(gamma, out[t + 1])
         else:
             out[t] = rewards[t] + gamma * next_values[t]
     return out
@@ -69,7 +85,7 @@ def gae_seq(rewards: Sequence[Any], values: Sequence[Any], next_values: Sequence
         boot = 0 if terminated[t] else gamma * next_values[t]
         delta = rewards[t] + boot - values[t]
         if _continues(terminated, truncated, t):
-            out[t] = delta + gamma * lam * out[t + 1]
+            out[t] = delta + _times(gamma * lam, out[t + 1])
         else:
             out[t] = delta
     return out
@@ -92,17 +108,17 @@ def vtrace_seq(rewards: Sequence[Any], values: Sequence[Any], next_values: Seque
     pg: list[Any] = [None] * T
     for t in reversed(range(T)):
         rho = min(rho_bar, ratios[t])
-        c = lam * min(c_bar, ratios[t])
+        c = _times(lam, min(c_bar, ratios[t]))
         pg_rho = min(pg_rho_bar, ratios[t])
         disc = 0 if terminated[t] else gamma
-        delta = rho * (rewards[t] + disc * next_values[t] - values[t])
+        delta = _times(rho, rewards[t] + disc * next_values[t] - values[t])
         if _continues(terminated, truncated, t):
-            vs[t] = values[t] + delta + gamma * c * (vs[t + 1] - values[t + 1])
+            vs[t] = values[t] + delta + _times(_times(gamma, c), vs[t + 1] - values[t + 1])
             q_next = vs[t + 1]
         else:
             vs[t] = values[t] + delta
             q_next = next_values[t]
-        pg[t] = pg_rho * (rewards[t] + disc * q_next - values[t])
+        pg[t] = _times(pg_rho, rewards[t] + _times(disc, q_next) - values[t])
     return vs, pg
 
 
@@ -119,8 +135,8 @@ def retrace_seq(rewards: Sequence[Any], q_values: Sequence[Any], next_expected_q
         disc = 0 if terminated[t] else gamma
         delta = rewards[t] + disc * next_expected_q[t] - q_values[t]
         if _continues(terminated, truncated, t):
-            c_next = lam * min(c_bar, ratios[t + 1])
-            out[t] = q_values[t] + delta + gamma * c_next * (out[t + 1] - q_values[t + 1])
+            c_next = _times(lam, min(c_bar, ratios[t + 1]))
+            out[t] = q_values[t] + delta + _times(_times(gamma, c_next), out[t + 1] - q_values[t + 1])
         else:
             out[t] = q_values[t] + delta
     return out
@@ -165,10 +181,10 @@ def gae_loop(rewards: Any, values: Any, next_values: Any, terminated: Any, trunc
 def vtrace_loop(rewards: Any, values: Any, next_values: Any, log_rhos: Any, terminated: Any, truncated: Any,
                 gamma: float, lam: float = 1.0, rho_bar: float = 1.0, c_bar: float = 1.0,
                 pg_rho_bar: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Loop version of :func:`reference_impls.returns.vtrace` (no validation); ratios are exp(log_rhos)."""
+    """Loop version of :func:`reference_impls.returns.vtrace` (no validation); ratio exp(log_rho), inf on overflow."""
 
     def one(c: list[list[float]], f: list[list[bool]]) -> tuple[list[Any], list[Any]]:
-        ratios = [math.exp(v) for v in c[3]]
+        ratios = [_exp(v) for v in c[3]]
         return vtrace_seq(c[0], c[1], c[2], ratios, f[0], f[1], gamma, lam, rho_bar, c_bar, pg_rho_bar)
 
     vs, pg = _batched(one, [rewards, values, next_values, log_rhos], [terminated, truncated], 2)
@@ -177,10 +193,10 @@ def vtrace_loop(rewards: Any, values: Any, next_values: Any, log_rhos: Any, term
 
 def retrace_loop(rewards: Any, q_values: Any, next_expected_q: Any, log_rhos: Any, terminated: Any, truncated: Any,
                  gamma: float, lam: float = 1.0, c_bar: float = 1.0) -> np.ndarray:
-    """Loop version of :func:`reference_impls.returns.retrace` (no validation); ratios are exp(log_rhos)."""
+    """Loop version of :func:`reference_impls.returns.retrace` (no validation); ratio exp(log_rho), inf on overflow."""
 
     def one(c: list[list[float]], f: list[list[bool]]) -> list[Any]:
-        ratios = [math.exp(v) for v in c[3]]
+        ratios = [_exp(v) for v in c[3]]
         return retrace_seq(c[0], c[1], c[2], ratios, f[0], f[1], gamma, lam, c_bar)
 
     (out,) = _batched(one, [rewards, q_values, next_expected_q, log_rhos], [terminated, truncated], 1)

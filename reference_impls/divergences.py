@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from reference_impls._validation import as_float_array, check_same_shape, check_simplex
+from reference_impls._validation import as_float_array, check_choice, check_same_shape, check_simplex
 
 __all__ = ["KL_ESTIMATORS", "chi2", "kl", "kl_estimator", "l1", "tv"]
 
@@ -106,8 +106,7 @@ def kl_estimator(log_p: Any, log_q: Any, kind: str) -> np.ndarray:
     lp = as_float_array(log_p, "log_p")
     lq = as_float_array(log_q, "log_q")
     check_same_shape(log_p=lp, log_q=lq)
-    if kind not in KL_ESTIMATORS:
-        raise ValueError(f"kind: expected one of {KL_ESTIMATORS}, got {kind!r}")
+    check_choice(kind, "kind", KL_ESTIMATORS)
     log_r = lq - lp
     if kind == "k1":
         return -log_r

@@ -18,13 +18,22 @@ from typing import Any
 
 import numpy as np
 
-from reference_impls._validation import as_float_array, check_gamma, check_nonneg_int, check_positive_int
+from reference_impls._validation import (
+    MAX_TABLE_ENTRIES,
+    as_float_array,
+    check_count,
+    check_gamma,
+    check_horizon,
+    check_positive_int,
+)
 from reference_impls.mdp import FiniteMDP, _check_mdp, validate_policy
 
 __all__ = ["MAX_ENUMERATED", "Trajectories", "enumerate_trajectories", "sample_trajectories"]
 
 #: Refuse to enumerate more trajectories than this (memory guard; ~0.9 GB of buffers).
 MAX_ENUMERATED = 50_000_000
+#: The broadcast grid ``(S, A, ..., S)`` has ``2H + 1`` axes; numpy allows at most 64.
+_MAX_GRID_DIMS = 63
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +57,28 @@ class Trajectories:
     mdp: FiniteMDP
     grid: tuple[int, ...] | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._cache.pop(_TRUSTED, False):  # built by this module: already consistent
+            return
+        _check_mdp(self.mdp)
+        S, A = self.mdp.n_states, self.mdp.n_actions
+        st = _index_array(self.states, "states", S, "n_states")
+        ac = _index_array(self.actions, "actions", A, "n_actions")
+        if st.ndim != 2 or ac.ndim != 2 or st.shape[0] != ac.shape[0] or st.shape[1] != ac.shape[1] + 1:
+            raise ValueError(f"actions: expected shape [N, H] with states of shape [N, H + 1], got actions "
+                             f"{ac.shape} and states {st.shape}")
+        pr = as_float_array(self.probs, "probs", shape=(st.shape[0],))
+        if np.any(pr < 0) or np.any(pr > 1):
+            raise ValueError(f"probs: expected probabilities in [0, 1], got range [{pr.min():.3g}, {pr.max():.3g}]")
+        total = float(pr.sum())
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"probs: expected a total probability of at most 1 (within 1e-9), got {total!r}")
+        if self.grid is not None:
+            raise ValueError(f"grid: expected None (only enumerate_trajectories builds a grid), got {self.grid!r}")
+        object.__setattr__(self, "states", st)
+        object.__setattr__(self, "actions", ac)
+        object.__setattr__(self, "probs", pr)
 
     @property
     def horizon(self) -> int:
@@ -134,6 +165,23 @@ class Trajectories:
         return (flat * self.probs[:, None]).T @ flat
 
 
+#: Key of ``Trajectories._cache`` marking an instance built by this module (skips re-validation).
+_TRUSTED = "_built_by_enumeration"
+
+
+def _index_array(x: Any, name: str, size: int, size_name: str) -> np.ndarray:
+    """Integer indices in ``[0, size)`` (negative ids would silently wrap around in numpy indexing)."""
+    if x is None or isinstance(x, str | bytes):
+        raise ValueError(f"{name}: expected an integer array, got {type(x).__name__}")
+    arr = np.asarray(x)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name}: expected an integer array, got dtype {arr.dtype}")
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= size):
+        raise ValueError(f"{name}: expected values in [0, {size}) ({size_name} of the MDP), "
+                         f"got range [{int(arr.min())}, {int(arr.max())}]")
+    return arr
+
+
 def enumerate_trajectories(mdp: FiniteMDP, policy: Any, horizon: int) -> Trajectories:
     """All ``S^(H+1) A^H`` trajectories of horizon ``H`` with their exact probabilities.
 
@@ -142,14 +190,16 @@ def enumerate_trajectories(mdp: FiniteMDP, policy: Any, horizon: int) -> Traject
     number with digits ``(s_0, a_0, ..., s_H)``, ``s_H`` fastest.
     """
     pi = validate_policy(_check_mdp(mdp), policy)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
     S, A = mdp.n_states, mdp.n_actions
-    n = S ** (H + 1) * A**H
-    if n > MAX_ENUMERATED:
+    # compare logarithms: S^(H+1) A^H as an exact integer takes seconds (and cannot be printed) for large H
+    log_n = (H + 1) * np.log(S) + H * np.log(A)
+    if log_n > np.log(MAX_ENUMERATED) + 1e-9:
         raise ValueError(
-            f"horizon: enumerating S^(H+1) A^H = {n:,} trajectories exceeds the limit of "
-            f"{MAX_ENUMERATED:,}; got S={S}, A={A}, H={H}"
+            f"horizon: expected S^(H+1) A^H <= {MAX_ENUMERATED:,} trajectories, got about "
+            f"10^{log_n / np.log(10):.1f} (S={S}, A={A}, H={H:,})"
         )
+    n = S ** (H + 1) * A**H
     # Probabilities, breadth-first: p has the grid shape (S, A, S, ..., A, S) flattened.
     p = mdp.initial.copy()
     for _ in range(H):
@@ -157,6 +207,10 @@ def enumerate_trajectories(mdp: FiniteMDP, policy: Any, horizon: int) -> Traject
         p = (p.reshape(-1, S, A, 1) * mdp.transitions[None]).reshape(-1)  # step to s_{t+1}
     dtype_s = np.min_scalar_type(max(S - 1, 0))
     dtype_a = np.min_scalar_type(max(A - 1, 0))
+    if 2 * H + 1 > _MAX_GRID_DIMS:
+        # only S = A = 1 gets here (otherwise n > MAX_ENUMERATED): one trajectory, all indices 0
+        return Trajectories(np.zeros((n, H + 1), dtype=dtype_s), np.zeros((n, H), dtype=dtype_a), p, mdp, None,
+                            {_TRUSTED: True})
     grid = (S,) + (A, S) * H
     states_tm = np.empty((H + 1, n), dtype=dtype_s)
     actions_tm = np.empty((H, n), dtype=dtype_a)
@@ -170,7 +224,7 @@ def enumerate_trajectories(mdp: FiniteMDP, policy: Any, horizon: int) -> Traject
         bshape = [1] * len(grid)
         bshape[axis] = A
         actions_tm[t].reshape(grid)[...] = np.arange(A, dtype=dtype_a).reshape(bshape)
-    return Trajectories(states_tm.T, actions_tm.T, p, mdp, grid)
+    return Trajectories(states_tm.T, actions_tm.T, p, mdp, grid, {_TRUSTED: True})
 
 
 def sample_trajectories(
@@ -182,8 +236,10 @@ def sample_trajectories(
     over ``n``). Weights are ``1 / n``, so ``expectation`` gives the sample mean.
     """
     pi = validate_policy(_check_mdp(mdp), policy)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
     N = check_positive_int(n, "n")
+    check_count("horizon" if H + 1 >= N else "n", {"H + 1": H + 1, "n": N}, MAX_TABLE_ENTRIES,
+                "a number of sampled states")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     # Inverse CDF: the sampled index is #{k < K-1 : cdf[k] <= u}; the last cdf entry is
@@ -199,4 +255,4 @@ def sample_trajectories(
         a = (cdf_pi[s] <= rng.random((N, 1))).sum(axis=1)
         actions[t] = a
         states[t + 1] = (cdf_P[s, a] <= rng.random((N, 1))).sum(axis=1)
-    return Trajectories(states.T, actions.T, np.full(N, 1.0 / N), mdp)
+    return Trajectories(states.T, actions.T, np.full(N, 1.0 / N), mdp, None, {_TRUSTED: True})

@@ -20,6 +20,11 @@ Conventions (CONTRACT.md):
 * Products ``w * f`` are formed as ``sign(f) exp(log w + log|f|)`` so that a huge
   weight times a tiny value does not overflow spuriously, and ``0 * w = 0`` for any
   representable ``log w``.
+* Sums of weighted terms (ordinary, truncated and per-decision IS, the weighted policy
+  gradient) are formed around the largest log-weight when a term over- or underflows, so
+  the result is finite wherever the true sum is. A sum whose true value exceeds the float64
+  range is returned as ``+-inf`` (honest: a weight of e^1e4 times values of one sign), but
+  never as ``inf - inf = NaN``: terms that cancel (``e^1e4 - e^1e4``) give 0.
 
 References:
   Owen (2013), *Monte Carlo theory, methods and examples*, ch. 9 (IS, SNIS, ESS);
@@ -35,10 +40,12 @@ import numpy as np
 
 from reference_impls._validation import (
     as_float_array,
+    check_count,
     check_gamma,
-    check_nonneg_int,
+    check_horizon,
     check_same_shape,
     check_scalar,
+    pow2_exponent,
 )
 from reference_impls.mdp import FiniteMDP, _check_mdp, validate_policy
 
@@ -104,6 +111,49 @@ def _weighted(values: np.ndarray, log_w: np.ndarray) -> np.ndarray:
         out.reshape(bad.shape)[bad] = np.where(v[bad] == 0.0, 0.0, np.sign(v[bad]) * mag)
         out = out.reshape(bad.shape)
     return out
+
+
+#: log(2) split as in fdlibm: _LN2_HI has its 32 low mantissa bits zero, _LN2_HI + _LN2_LO = log 2.
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+
+
+def _weighted_sum(values: np.ndarray, log_w: np.ndarray, axis: int, divisor: float = 1.0,
+                  exp2: int = 0) -> np.ndarray:
+    """``2^exp2 / divisor * sum_axis values * exp(log_w)`` without spurious overflow or ``inf - inf``.
+
+    The plain sum is returned wherever every term and the sum are finite (and no weight
+    underflowed). Elsewhere the sum is formed around the largest log-weight of the non-zero
+    values, ``M = q log 2 + f`` (integer ``q``, ``f`` in [0, log 2)), and the largest ``|value|``,
+    ``2^k``: ``2^(q + k + exp2) * S e^f / divisor`` with ``S = sum (v / 2^k) exp(log w - M)``,
+    the powers of two applied exactly by ``ldexp``. So the result is finite wherever the true
+    sum is (to a few ulp), ``+-inf`` only when the true sum overflows (a weight of ``e^1e4``
+    times values of one sign: an honest ``inf``), never ``inf - inf = NaN``, and terms whose
+    value is 0 contribute 0 whatever their weight.
+    """
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        ew = np.exp(log_w)
+        terms = np.where(values == 0.0, 0.0, values * ew)
+        plain = np.ldexp(np.sum(terms, axis=axis) / divisor, exp2)
+    ok_terms = np.isfinite(terms) & ~((ew == 0.0) & (log_w > -np.inf) & (values != 0.0))
+    ok = np.all(ok_terms, axis=axis) & np.isfinite(plain)
+    if np.all(ok):
+        return plain
+    nz = values != 0.0
+    lw = np.where(nz, log_w, -np.inf)
+    M = np.max(lw, axis=axis, keepdims=True)
+    M = np.where(np.isfinite(M), M, 0.0)
+    # |q| <= 4000 covers every finite float64 result (2^-1074 .. 2^1024, times n and 2^k); beyond it
+    # f stays large and exp(f) saturates to 0 or inf, which is then the answer
+    q = np.clip(np.floor(M / _LN2_HI), -4000.0, 4000.0)
+    f = (M - q * _LN2_HI) - q * _LN2_LO  # Cody-Waite: q * _LN2_HI is exact for |q| < 2^20
+    k = pow2_exponent(np.where(nz, values, 0.0), axis=axis)
+    with np.errstate(under="ignore"):
+        S = np.sum(np.where(nz, np.ldexp(values, -k) * np.exp(lw - M), 0.0), axis=axis)
+    shift = np.squeeze(q.astype(np.int64) + k, axis=axis) + exp2
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        robust = np.where(S == 0.0, 0.0, np.ldexp(S * np.exp(np.squeeze(f, axis=axis)) / divisor, shift))
+    return np.where(ok, plain, robust)
 
 
 def _samples_last(x: np.ndarray, name: str) -> int:
@@ -199,7 +249,14 @@ def trajectory_is(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma: 
     r, lw, disc = _returns_inputs(rewards, log_probs, behavior_log_probs, gamma)
     (r, lw), ax = _time_layout(r, lw)
     d = disc.reshape((-1,) + (1,) * (r.ndim - 1 - ax)) if ax == 0 else disc
-    return _weighted(np.sum(r * d, axis=ax), np.sum(lw, axis=ax))
+    rd = r * d
+    with np.errstate(over="ignore", invalid="ignore"):
+        G = np.sum(rd, axis=ax)
+    LW = np.sum(lw, axis=ax)
+    if np.all(np.isfinite(G)):
+        return _weighted(G, LW)
+    # the return itself overflows (rewards near 1e308): W G = sum_t r_t gamma^t W, summed around log W
+    return _weighted_sum(rd, np.broadcast_to(np.expand_dims(LW, ax), rd.shape), axis=ax)
 
 
 def per_decision_is(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma: float) -> np.ndarray:
@@ -211,7 +268,7 @@ def per_decision_is(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma
     r, lw, disc = _returns_inputs(rewards, log_probs, behavior_log_probs, gamma)
     (r, lw), ax = _time_layout(r, lw)
     d = disc.reshape((-1,) + (1,) * (r.ndim - 1 - ax)) if ax == 0 else disc
-    return _weighted(r * d, np.cumsum(lw, axis=ax)).sum(axis=ax)
+    return _weighted_sum(r * d, np.cumsum(lw, axis=ax), axis=ax)
 
 
 # --------------------------------------------------------------------------- sample-level estimators
@@ -231,7 +288,12 @@ def ordinary_is(values: Any, log_probs: Any, behavior_log_probs: Any) -> np.ndar
     Note the ``1/n`` (a sum without it, as on S1's "Sample Mean" slide, estimates ``n mu``).
     """
     v, lw, n = _sample_inputs(values, log_probs, behavior_log_probs)
-    return _weighted(v, lw).sum(axis=-1) / n
+    return _ordinary_mean(v, lw, n)
+
+
+def _ordinary_mean(v: np.ndarray, lw: np.ndarray, n: int) -> np.ndarray:
+    """``(1/n) sum_i v_i exp(lw_i)`` over the last axis (see :func:`_weighted_sum`)."""
+    return _weighted_sum(v, lw, axis=-1, divisor=float(n))
 
 
 def self_normalized_is(values: Any, log_probs: Any, behavior_log_probs: Any) -> np.ndarray:
@@ -244,7 +306,8 @@ def self_normalized_is(values: Any, log_probs: Any, behavior_log_probs: Any) -> 
     v, lw, _ = _sample_inputs(values, log_probs, behavior_log_probs)
     m = np.max(lw, axis=-1, keepdims=True)
     if np.any(m == -np.inf):
-        raise ValueError("log_probs: zero-support weights: every weight of some row is 0 (all log_probs are -inf), "
+        raise ValueError("log_probs: zero-support weights: expected a non-zero weight in every row, "
+                         "got a row whose weights are all 0 (all log_probs are -inf), "
                          "so the self-normalized ratio sum(w f) / sum(w) is undefined")
     e = np.exp(lw - m)
     return np.sum(e * v, axis=-1) / np.sum(e, axis=-1)
@@ -277,7 +340,7 @@ def truncated_is(values: Any, log_probs: Any, behavior_log_probs: Any, level: fl
     else:
         c = check_scalar(level, "level", lo=0.0, lo_open=True)
         log_c = np.log(c)
-    return _weighted(v, np.minimum(lw, log_c)).sum(axis=-1) / n
+    return _ordinary_mean(v, np.minimum(lw, log_c), n)
 
 
 def effective_sample_size(weights: Any) -> np.ndarray:
@@ -293,7 +356,8 @@ def effective_sample_size(weights: Any) -> np.ndarray:
         raise ValueError(f"weights: expected non-negative weights, got minimum {w.min():.3g}")
     m = np.max(w, axis=-1, keepdims=True)
     if np.any(m == 0):
-        raise ValueError("weights: zero-support weights: every weight of some row is 0, so (sum w)^2 / sum w^2 "
+        raise ValueError("weights: zero-support weights: expected a non-zero weight in every row, "
+                         "got a row whose weights are all 0, so (sum w)^2 / sum w^2 "
                          "is undefined")
     u = w / m  # scale invariance, and no overflow of w^2
     return np.sum(u, axis=-1) ** 2 / np.sum(u * u, axis=-1)
@@ -305,7 +369,8 @@ def effective_sample_size_log(log_probs: Any, behavior_log_probs: Any) -> np.nda
     _samples_last(lw, "log_probs")
     m = np.max(lw, axis=-1, keepdims=True)
     if np.any(m == -np.inf):
-        raise ValueError("log_probs: zero-support weights: every weight of some row is 0, so the ESS is undefined")
+        raise ValueError("log_probs: zero-support weights: expected a non-zero weight in every row, "
+                         "got a row whose weights are all 0, so the ESS is undefined")
     u = np.exp(lw - m)
     return np.sum(u, axis=-1) ** 2 / np.sum(u * u, axis=-1)
 
@@ -338,13 +403,21 @@ def importance_weighted_policy_gradient(rewards: Any, log_probs: Any, behavior_l
     if self_normalized:
         m = np.max(lw, axis=-1, keepdims=True)
         if np.any(m == -np.inf):
-            raise ValueError("log_probs: zero-support weights: every weight of some row is 0, so the "
+            raise ValueError("log_probs: zero-support weights: expected a non-zero weight in every row, "
+                             "got a row whose weights are all 0, so the "
                              "self-normalized weights are undefined")
         e = np.exp(lw - m)
         coef = r * e / e.sum(axis=-1, keepdims=True)
-    else:
-        coef = _weighted(r, lw) / n
-    return np.einsum("...t,...td->...d", coef, g)
+        return np.einsum("...t,...td->...d", coef, g)
+    with np.errstate(over="ignore", invalid="ignore"):
+        plain = np.einsum("...t,...td->...d", _weighted(r, lw) / n, g)
+    if np.all(np.isfinite(plain)):
+        return plain
+    # a weight or a product overflowed: sum (r / 2^a)(g / 2^b) exp(lw) around the largest log-weight
+    ka, kb = int(pow2_exponent(r)), int(pow2_exponent(g))
+    u = np.ldexp(r, -ka)[..., None] * np.ldexp(g, -kb)
+    robust = _weighted_sum(u, lw[..., None], axis=-2, divisor=float(n), exp2=ka + kb)
+    return np.where(np.isfinite(plain), plain, robust)
 
 
 def softmax_scores(logits: Any, states: Any, actions: Any) -> np.ndarray:
@@ -377,6 +450,17 @@ def softmax_scores(logits: Any, states: Any, actions: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- exact moments
 
 
+#: Largest ``H S^2 A`` (multiply-adds of the backward recursions) accepted: about a second.
+MAX_DP_WORK = 1_000_000_000
+
+
+def _dp_horizon(horizon: Any, m: FiniteMDP) -> int:
+    H = check_horizon(horizon)
+    check_count("horizon", {"H": H, "S^2": m.n_states**2, "A": m.n_actions}, MAX_DP_WORK,
+                "a backward-recursion cost")
+    return H
+
+
 def trajectory_weight_second_moment(mdp: FiniteMDP, policy: Any, behavior_policy: Any, horizon: int) -> float:
     """Exact ``E_mu[W_H^2]`` by the backward recursion (no enumeration), O(H S^2 A).
 
@@ -389,9 +473,10 @@ def trajectory_weight_second_moment(mdp: FiniteMDP, policy: Any, behavior_policy
     m = _check_mdp(mdp)
     pi = validate_policy(m, policy, "policy")
     mu = validate_policy(m, behavior_policy, "behavior_policy")
-    H = check_nonneg_int(horizon, "horizon")
+    H = _dp_horizon(horizon, m)
     if np.any((mu == 0) & (pi > 0)):
-        raise ValueError("behavior_policy: zero support: probability 0 where policy is positive, "
+        raise ValueError("behavior_policy: zero support: expected behavior_policy > 0 wherever policy > 0, "
+                         "got probability 0 where policy is positive, "
                          "so the trajectory weight is undefined")
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(pi > 0, pi * pi / np.where(mu > 0, mu, 1.0), 0.0)  # [S, A]
@@ -419,10 +504,11 @@ def exact_is_moments(mdp: FiniteMDP, policy: Any, behavior_policy: Any, horizon:
     m = _check_mdp(mdp)
     pi = validate_policy(m, policy, "policy")
     mu = validate_policy(m, behavior_policy, "behavior_policy")
-    H = check_nonneg_int(horizon, "horizon")
+    H = _dp_horizon(horizon, m)
     g = m.gamma if gamma is None else check_gamma(gamma, allow_one=True)
     if np.any((mu == 0) & (pi > 0)):
-        raise ValueError("behavior_policy: zero support: probability 0 where policy is positive, "
+        raise ValueError("behavior_policy: zero support: expected behavior_policy > 0 wherever policy > 0, "
+                         "got probability 0 where policy is positive, "
                          "so the importance weights are undefined")
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(pi > 0, pi * pi / np.where(mu > 0, mu, 1.0), 0.0)

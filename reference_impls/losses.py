@@ -42,8 +42,10 @@ from reference_impls._validation import (
     _describe,
     as_float_array,
     check_bool_array,
+    check_choice,
     check_same_shape,
     check_scalar,
+    pow2_exponent,
 )
 
 __all__ = [
@@ -166,8 +168,9 @@ def clip_fraction(log_probs: Any, old_log_probs: Any, advantages: Any, clip_eps:
     """
     lp, old, adv = _ratio_inputs(log_probs, old_log_probs, advantages)
     lo, hi = clip_bounds(clip_eps)
-    if definition not in CLIP_FRACTION_DEFINITIONS:
-        raise ValueError(f"definition: expected one of {CLIP_FRACTION_DEFINITIONS}, got {definition!r}")
+    check_choice(definition, "definition", CLIP_FRACTION_DEFINITIONS)
+    if lp.size == 0:
+        raise ValueError(f"log_probs: expected at least one element, got shape {lp.shape}")
     m = np.ones(lp.shape, dtype=bool) if mask is None else _mask_for(mask, lp)
     if not m.any():
         raise ValueError("mask: expected at least one selected element, got an all-zero mask")
@@ -212,9 +215,32 @@ def kl_penalized_objective(log_probs: Any, old_log_probs: Any, advantages: Any, 
         raise ValueError(f"kl: expected non-negative KL values (>= -{KL_ROUNDING_SLACK:g}), "
                          f"got minimum {float(k.min()):.3g}")
     b = check_scalar(beta, "beta", lo=0.0)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         r = np.exp(lp - old)
-    return _times(r, adv) - b * k
+        out = _times(r, adv) - b * k
+    bad = ~np.isfinite(out)  # r A or beta kl overflowed (inf - inf, or an inf the true value is not)
+    if np.any(bad):
+        with np.errstate(divide="ignore"):
+            la = (lp - old)[bad] + np.log(np.abs(adv[bad]))
+            lb = np.log(b) + np.log(np.maximum(k[bad], 0.0))
+        out[bad] = _exp_diff(la, np.sign(adv[bad]), lb)
+    return out
+
+
+#: log(2) split as in fdlibm (``_LN2_HI`` has its low 32 mantissa bits zero).
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+
+
+def _exp_diff(la: np.ndarray, sa: np.ndarray, lb: np.ndarray) -> np.ndarray:
+    """``sa exp(la) - exp(lb)`` for large logs: ``2^q e^f (sa exp(la - M) - exp(lb - M))`` with ``M = max``
+    split as ``q log 2 + f`` (exact powers of two by ldexp); ``+-inf`` only when the difference overflows."""
+    M = np.maximum(la, lb)
+    M = np.where(np.isfinite(M), M, 0.0)
+    q = np.clip(np.floor(M / _LN2_HI), -4000.0, 4000.0)
+    f = (M - q * _LN2_HI) - q * _LN2_LO
+    d = sa * np.exp(la - M) - np.exp(lb - M)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        return np.where(d == 0.0, 0.0, np.ldexp(d * np.exp(f), q.astype(np.int64)))
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -243,24 +269,31 @@ def aggregate(values: Any, mask: Any, mode: str, *, norm_length: float | None = 
     """
     v = as_float_array(values, "values", min_ndim=1)
     m = _mask_for(mask, v)
-    if mode not in AGGREGATION_MODES:
-        raise ValueError(f"mode: expected one of {AGGREGATION_MODES}, got {mode!r}")
+    check_choice(mode, "mode", AGGREGATION_MODES)
     if v.shape[-1] == 0:
         raise ValueError(f"values: expected a non-empty time axis, got shape {v.shape}")
+    if v.size == 0:
+        raise ValueError(f"values: expected at least one sequence, got shape {v.shape}")
     lengths = m.sum(axis=-1)
     if np.any(lengths == 0):
         bad = tuple(int(i) for i in np.argwhere(lengths == 0)[0]) if lengths.ndim else ()
         raise ValueError(f"mask: expected at least one unmasked token per sequence, got an all-zero row at {bad}")
-    mv = np.where(m, v, 0.0)
+    n = float(v.shape[-1]) if norm_length is None else check_scalar(norm_length, "norm_length", lo=0.0, lo_open=True)
+    # every mode is linear in v: reduce v / 2^e (|v / 2^e| < 1, exact) and scale back, so values
+    # near the float64 limit give the finite mean instead of inf (sums of 1e308 overflow)
+    e = int(pow2_exponent(np.where(m, v, 0.0)))
+    mv = np.where(m, np.ldexp(v, -e), 0.0)
     sums = mv.sum(axis=-1)
     if mode == "token-mean":
-        return float(sums.sum() / lengths.sum())
-    if mode == "seq-mean-token-mean":
-        return float(np.mean(sums / lengths))
-    if mode == "seq-mean-token-sum":
-        return float(np.mean(sums))
-    n = float(v.shape[-1]) if norm_length is None else check_scalar(norm_length, "norm_length", lo=0.0, lo_open=True)
-    return float(np.mean(sums) / n)
+        out = sums.sum() / lengths.sum()
+    elif mode == "seq-mean-token-mean":
+        out = np.mean(sums / lengths)
+    elif mode == "seq-mean-token-sum":
+        out = np.mean(sums)
+    else:
+        out = np.mean(sums) / n
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(out, e))
 
 
 # --------------------------------------------------------------------------- group advantages
@@ -279,14 +312,21 @@ def grpo_advantages(rewards: Any, std: str | None = "sample", eps: float = 1e-6)
     r = as_float_array(rewards, "rewards", min_ndim=1)
     g = r.shape[-1]
     e = check_scalar(eps, "eps", lo=0.0)
-    if std is not None and std not in STD_CONVENTIONS:
-        raise ValueError(f"std: expected None or one of {sorted(STD_CONVENTIONS)}, got {std!r}")
+    if std is not None and (not isinstance(std, str) or std not in STD_CONVENTIONS):
+        raise ValueError(f"std: expected None or one of {sorted(STD_CONVENTIONS)}, got {_describe(std)}")
     if g < 1 or (std is not None and STD_CONVENTIONS[std] == 1 and g < 2):
         raise ValueError(f"rewards: expected a group axis of size >= {2 if std else 1}, got shape {r.shape}")
-    centred = r - r.mean(axis=-1, keepdims=True)
+    # scale each group by a power of two (exact) so that its mean and std cannot overflow
+    # (rewards of 1e308); the advantage (r - mean) / (std + eps) is then computed as
+    # (r' - mean') / (std' + eps / 2^k), bit for bit the unscaled value where that one is finite
+    k = pow2_exponent(r, axis=-1)
+    rs = np.ldexp(r, -k)
+    centred = rs - rs.mean(axis=-1, keepdims=True)
     if std is None:
-        return centred
-    s = np.std(r, axis=-1, ddof=STD_CONVENTIONS[std], keepdims=True) + e
+        with np.errstate(over="ignore"):
+            return np.ldexp(centred, k)
+    with np.errstate(over="ignore"):  # eps / 2^k = inf for a group of subnormals: the advantage is then ~0
+        s = np.std(rs, axis=-1, ddof=STD_CONVENTIONS[std], keepdims=True) + np.ldexp(e, -k)
     if np.any(s == 0):
         raise ValueError("eps: expected eps > 0 when a group has zero spread (0/0), got eps = 0")
     return centred / s
@@ -302,8 +342,11 @@ def rloo_advantages(rewards: Any) -> np.ndarray:
     g = r.shape[-1]
     if g < 2:
         raise ValueError(f"rewards: expected a group axis of size >= 2, got shape {r.shape}")
-    total = r.sum(axis=-1, keepdims=True)
-    return r - (total - r) / (g - 1)
+    k = pow2_exponent(r, axis=-1)  # exact power-of-two scaling per group: the sum cannot overflow
+    rs = np.ldexp(r, -k)
+    total = rs.sum(axis=-1, keepdims=True)
+    with np.errstate(over="ignore"):
+        return np.ldexp(rs - (total - rs) / (g - 1), k)
 
 
 # --------------------------------------------------------------------------- GSPO and SAPO

@@ -29,11 +29,17 @@ from typing import Any
 import numpy as np
 
 from reference_impls._validation import (
+    MAX_TABLE_ENTRIES,
     as_float_array,
+    check_choice,
+    check_count,
     check_gamma,
+    check_horizon,
     check_nonneg_int,
     check_positive_int,
+    check_scalar,
     check_simplex,
+    pow2_exponent,
 )
 
 __all__ = [
@@ -112,7 +118,7 @@ class FiniteMDP:
         }
         unknown = set(changes) - set(fields)
         if unknown:
-            raise ValueError(f"changes: unknown field(s) {sorted(unknown)}; expected a subset of {sorted(fields)}")
+            raise ValueError(f"changes: expected a subset of {sorted(fields)}, got unknown field(s) {sorted(unknown)}")
         fields.update(changes)
         return FiniteMDP(**fields)
 
@@ -128,6 +134,7 @@ def _check_mdp(mdp: Any) -> FiniteMDP:
 
 def validate_policy(mdp: FiniteMDP, policy: Any, name: str = "policy") -> np.ndarray:
     """Return ``policy`` as float64 after checking shape ``[S, A]`` and simplex rows."""
+    _check_mdp(mdp)
     pi = as_float_array(policy, name, shape=(mdp.n_states, mdp.n_actions))
     return check_simplex(pi, name)
 
@@ -164,17 +171,23 @@ def random_mdp(
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     S = check_positive_int(n_states, "n_states")
     A = check_positive_int(n_actions, "n_actions")
+    check_count("n_actions" if A >= S else "n_states", {"S": S, "A": A, "S'": S}, MAX_TABLE_ENTRIES,
+                "a transition-table size")
     g = check_gamma(gamma)
-    lo, hi = (float(v) for v in reward_range)
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-        raise ValueError(f"reward_range: expected finite (low, high) with low <= high, got {reward_range!r}")
-    if not (np.isfinite(concentration) and concentration > 0):
-        raise ValueError(f"concentration: expected a positive number, got {concentration!r}")
+    if not isinstance(reward_range, tuple | list | np.ndarray) or len(reward_range) != 2:
+        raise ValueError(f"reward_range: expected a (low, high) pair, got {type(reward_range).__name__} "
+                         f"{reward_range!r:.60}")
+    lo = check_scalar(reward_range[0], "reward_range")
+    hi = check_scalar(reward_range[1], "reward_range", lo=lo)
+    if not np.isfinite(hi - lo):
+        raise ValueError(f"reward_range: expected a width representable in float64, got {reward_range!r}")
+    check_scalar(concentration, "concentration", lo=0.0, lo_open=True)
     k = check_nonneg_int(n_absorbing, "n_absorbing")
     if k > S:
         raise ValueError(f"n_absorbing: expected at most n_states={S}, got {k}")
-    if not (0.0 <= sparsity < 1.0):
-        raise ValueError(f"sparsity: expected a value in [0, 1), got {sparsity!r}")
+    check_scalar(sparsity, "sparsity", lo=0.0, hi=1.0, hi_open=True)
+    if not isinstance(deterministic, bool | np.bool_):
+        raise ValueError(f"deterministic: expected a bool, got {type(deterministic).__name__} {deterministic!r:.60}")
     if deterministic:
         nxt = rng.integers(0, S, size=(S, A))
         P = np.zeros((S, A, S))
@@ -191,6 +204,7 @@ def random_mdp(
         P[s] = 0.0
         P[s, :, s] = 1.0
     R = rng.uniform(lo, hi, size=(S, A))
+    check_choice(initial, "initial", ("random", "uniform", "first"))
     if initial == "random":
         mu = rng.dirichlet(np.ones(S))
     elif initial == "uniform":
@@ -203,13 +217,25 @@ def random_mdp(
     return FiniteMDP(P, R, mu, g)
 
 
+def _check_axis(axis: Any, z: np.ndarray) -> int:
+    ndim = z.ndim
+    if isinstance(axis, bool | np.bool_) or not isinstance(axis, int | np.integer) or not -ndim <= axis < ndim:
+        raise ValueError(f"axis: expected an integer in [{-ndim}, {ndim}) for an array of {ndim} dimension(s), "
+                         f"got {type(axis).__name__} {axis!r:.60}")
+    if z.shape[axis] == 0:
+        raise ValueError(f"logits: expected a non-empty axis {int(axis)}, got shape {z.shape}")
+    return int(axis)
+
+
 def softmax(logits: Any, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax along ``axis`` (the max is subtracted first).
 
     Finite for any finite logits, including ``|z| ~ 1e300``; entries may underflow to 0.
     """
     z = as_float_array(logits, "logits", min_ndim=1)
-    z = z - np.max(z, axis=axis, keepdims=True)
+    axis = _check_axis(axis, z)
+    with np.errstate(over="ignore"):  # z - max = -inf near the float64 limit: probability 0, as it should
+        z = z - np.max(z, axis=axis, keepdims=True)
     e = np.exp(z)
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -217,7 +243,9 @@ def softmax(logits: Any, axis: int = -1) -> np.ndarray:
 def log_softmax(logits: Any, axis: int = -1) -> np.ndarray:
     """Numerically stable log-softmax along ``axis``."""
     z = as_float_array(logits, "logits", min_ndim=1)
-    z = z - np.max(z, axis=axis, keepdims=True)
+    axis = _check_axis(axis, z)
+    with np.errstate(over="ignore"):  # -inf log-probabilities are honest there (probability exp(-3e308) = 0)
+        z = z - np.max(z, axis=axis, keepdims=True)
     return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 
@@ -233,17 +261,37 @@ def policy_rewards(mdp: FiniteMDP, policy: Any) -> np.ndarray:
     return np.einsum("sa,sa->s", pi, mdp.rewards)
 
 
+def _scaled_values(mdp: FiniteMDP, policy: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(V / 2^k, r / 2^k, k)`` with ``2^k`` just above ``max |r|``.
+
+    Every value is linear in the rewards, so solving with ``r / 2^k`` (exact) and scaling back
+    by ``ldexp`` gives bit for bit the unscaled result in the ordinary range, while rewards near
+    the float64 limit give ``V = inf`` only where ``V`` truly overflows and advantages
+    ``Q - V`` without ``inf - inf``.
+    """
+    P_pi = policy_transitions(mdp, policy)
+    pi = validate_policy(mdp, policy)
+    k = int(pow2_exponent(mdp.rewards))
+    R = np.ldexp(mdp.rewards, -k)
+    r_pi = np.einsum("sa,sa->s", pi, R)
+    return np.linalg.solve(np.eye(mdp.n_states) - mdp.gamma * P_pi, r_pi), R, k
+
+
+def _unscale(x: Any, k: int) -> Any:
+    with np.errstate(over="ignore"):
+        return np.ldexp(x, k)
+
+
 def state_values(mdp: FiniteMDP, policy: Any) -> np.ndarray:
     """Exact ``V^pi`` by solving ``(I - gamma P_pi) V = r_pi``. Shape ``[S]``."""
-    P_pi = policy_transitions(mdp, policy)
-    r_pi = policy_rewards(mdp, policy)
-    return np.linalg.solve(np.eye(mdp.n_states) - mdp.gamma * P_pi, r_pi)
+    V, _, k = _scaled_values(mdp, policy)
+    return _unscale(V, k)
 
 
 def action_values(mdp: FiniteMDP, policy: Any) -> np.ndarray:
     """Exact ``Q^pi(s, a) = r(s, a) + gamma sum_s2 P(s2|s,a) V^pi(s2)``. Shape ``[S, A]``."""
-    V = state_values(mdp, policy)
-    return mdp.rewards + mdp.gamma * mdp.transitions @ V
+    V, R, k = _scaled_values(mdp, policy)
+    return _unscale(R + mdp.gamma * mdp.transitions @ V, k)
 
 
 def advantages(mdp: FiniteMDP, policy: Any) -> np.ndarray:
@@ -252,8 +300,8 @@ def advantages(mdp: FiniteMDP, policy: Any) -> np.ndarray:
     Computed as ``r + gamma P V - V`` from one solve, so the identity
     ``E_{a~pi} A(s, a) = 0`` holds to rounding.
     """
-    V = state_values(mdp, policy)
-    return mdp.rewards + mdp.gamma * mdp.transitions @ V - V[:, None]
+    V, R, k = _scaled_values(mdp, policy)
+    return _unscale(R + mdp.gamma * mdp.transitions @ V - V[:, None], k)
 
 
 def visitation(mdp: FiniteMDP, policy: Any) -> np.ndarray:
@@ -271,18 +319,21 @@ def occupancy(mdp: FiniteMDP, policy: Any) -> np.ndarray:
 
     A probability vector (CPO's ``d^pi``). See :func:`visitation` for the unnormalized one.
     """
-    return (1.0 - mdp.gamma) * visitation(mdp, policy)
+    rho = visitation(mdp, policy)
+    return (1.0 - mdp.gamma) * rho
 
 
 def expected_return(mdp: FiniteMDP, policy: Any) -> float:
     """``J(pi) = initial . V^pi = E[sum_t gamma^t r_t]``."""
-    return float(mdp.initial @ state_values(mdp, policy))
+    V, _, k = _scaled_values(mdp, policy)
+    return float(_unscale(mdp.initial @ V, k))
 
 
 def state_marginals(mdp: FiniteMDP, policy: Any, horizon: int) -> np.ndarray:
     """``[horizon, S]`` array of ``P(s_t = s)`` for ``t = 0 .. horizon - 1`` (matrix powers)."""
     P_pi = policy_transitions(mdp, policy)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
+    check_count("horizon", {"H": H, "S": mdp.n_states}, MAX_TABLE_ENTRIES, "a table size")
     out = np.empty((H, mdp.n_states))
     p = mdp.initial.copy()
     for t in range(H):
@@ -303,7 +354,9 @@ def finite_horizon_values(mdp: FiniteMDP, policy: Any, horizon: int, gamma: floa
     allowed here, the horizon being finite) and ``mdp.gamma`` otherwise.
     """
     pi = validate_policy(_check_mdp(mdp), policy)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
+    check_count("horizon", {"H + 1": H + 1, "S": mdp.n_states, "A": mdp.n_actions}, MAX_TABLE_ENTRIES,
+                "a table size")
     g = _finite_gamma(mdp, gamma)
     P_pi = np.einsum("sa,sat->st", pi, mdp.transitions)
     r_pi = np.einsum("sa,sa->s", pi, mdp.rewards)
@@ -324,4 +377,5 @@ def finite_horizon_action_values(
 
 def finite_horizon_return(mdp: FiniteMDP, policy: Any, horizon: int, gamma: float | None = None) -> float:
     """``J_H = E[sum_{t<H} g^t r_t]`` = ``initial . V[0]`` from :func:`finite_horizon_values`."""
-    return float(mdp.initial @ finite_horizon_values(mdp, policy, horizon, gamma)[0])
+    V = finite_horizon_values(mdp, policy, horizon, gamma)
+    return float(mdp.initial @ V[0])

@@ -13,8 +13,11 @@ sample by ratios of the two:
 * masked IS (MIS, Liu et al. 2025 "When speed kills stability", Part 3):
   w · 1{low ≤ w ≤ high};
 * GSPO's ratio (Zheng et al. 2025, arXiv:2507.18071, eq. (7)): s = w^{1/|y|}, the
-  geometric mean of the token ratios. It is *not* an importance weight:
-  E_μ[s] ≤ 1 with equality iff w ≡ 1 (Jensen), so E_μ[s f] ≠ E_π[f] in general.
+  geometric mean of the token ratios. It is *not* an importance weight: E_μ[s f] ≠ E_π[f]
+  in general. **When every response has the same number of policy tokens** L, Jensen gives
+  E_μ[s] = E_μ[w^{1/L}] ≤ (E_μ[w])^{1/L} ≤ 1, with equality iff w ≡ 1. With variable
+  lengths the exponent 1/|y| differs between responses and there is no such bound:
+  E_μ[s] can exceed 1 (claim GSPO-RATIO exhibits a case).
 
 Conventions (CONTRACT.md):
 
@@ -171,11 +174,14 @@ def gspo_ratio(log_probs: Any, old_log_probs: Any, mask: Any) -> np.ndarray:
     """GSPO's sequence ratio s = exp((1/|y|) Σ_t mask_t (log π_t − log π_old,t)), shape ``[...]``.
 
     |y| is the number of masked tokens of the row. This is the geometric mean of the token
-    ratios, **not** an importance weight: by concavity of x ↦ x^{1/|y|}, E_old[s] ≤ 1.
+    ratios, **not** an importance weight. If every response has the same length |y| = L,
+    concavity of x ↦ x^{1/L} gives E_old[s] ≤ (E_old[w])^{1/L} ≤ 1; with variable lengths
+    E_old[s] is not bounded by 1 (claim GSPO-RATIO exhibits a case).
     """
     lr, m = _inputs(log_probs, old_log_probs, mask, names=("log_probs", "old_log_probs"))
     _check_rows(m)
-    return np.exp(np.sum(lr, axis=-1) / np.sum(m, axis=-1))
+    with np.errstate(over="ignore"):  # a ratio beyond the float64 range is returned as inf (module docstring)
+        return np.exp(np.sum(lr, axis=-1) / np.sum(m, axis=-1))
 
 
 def policy_token_mask(token_source: Any) -> np.ndarray:

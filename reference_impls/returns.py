@@ -35,17 +35,28 @@ numba is importable and the numpy implementation otherwise; ``"numba"`` without 
 a ``ValueError`` naming ``backend``; ``"loop"`` validates the inputs exactly as the other paths do and
 then runs the plain per-element loops (slow; the ground truth). Any other value is a ``ValueError``
 naming ``backend``. Every path returns the same float64 results up to rounding.
+
+Overflow (every path, tests/test_returns_edge_cases.py): an episode end *selects* -- it never
+multiplies a later value by 0 -- so an ``inf`` from an overflow in a later episode never turns an
+earlier one into NaN; and a product is exactly 0 when one factor is 0, also against an importance
+ratio that overflowed to ``inf`` (it stands for a finite number): gamma or lambda 0 with
+``c_bar = inf``, a zero TD error times an unclipped ratio. The numpy path (and the torch mirror)
+run their fast scans and, only when a result is not finite, recompute it sequentially with
+selection (the association of the loop ground truth). V-trace's pg advantages inside an episode
+are ``r_t + gamma vs_{t+1} - values[t]``: ``next_values[t]`` drops out and is never subtracted
+from ``vs_{t+1}`` (that cancels catastrophically when it is large).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from reference_impls import _returns_loop as _LOOP
-from reference_impls._validation import as_float_array, check_bool_array, check_gamma
+from reference_impls._validation import as_flags, as_float_array, check_gamma
 
 try:  # optional compiled CPU path (the `fast` extra)
     from reference_impls import _returns_numba as _NB
@@ -66,6 +77,21 @@ __all__ = [
     "reverse_linear_scan",
     "vtrace",
 ]
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _quiet(fn: _F) -> _F:
+    """Run ``fn`` without numpy's overflow / invalid-value warnings: an overflow from finite inputs is
+    a valid result (module docstring) and every ``0 * inf`` is recomputed by selection."""
+
+    @functools.wraps(fn)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return fn(*args, **kwargs)
+
+    return inner  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- validation
@@ -106,7 +132,7 @@ def _check_sequences(floats: dict[str, Any], terminated: Any, truncated: Any, *,
     assert shape is not None
     flags = []
     for name, f in (("terminated", terminated), ("truncated", truncated)):
-        b = check_bool_array(f, name)
+        b = as_flags(f, name)
         if b.shape != shape:
             raise ValueError(f"{name}: expected shape {shape} (the shape of {first}), got {b.shape}")
         flags.append(b)
@@ -270,6 +296,7 @@ def reverse_linear_scan(x: Any, a: Any, *, method: str = "reduction") -> np.ndar
     return _scan_bt(xa, aa, method)
 
 
+@_quiet
 def _scan_bt(x: np.ndarray, a: np.ndarray, method: str = "reduction", *, owned: bool = False) -> np.ndarray:
     """:func:`reverse_linear_scan` without validation; ``[..., T]`` in, ``[..., T]`` float64 out.
 
@@ -291,6 +318,36 @@ def _scan_bt(x: np.ndarray, a: np.ndarray, method: str = "reduction", *, owned: 
     return x
 
 
+@_quiet
+def _times(a: Any, b: Any) -> np.ndarray:
+    """``a * b`` (float64), exactly 0 where either factor is 0: a 0 (an episode cut, gamma or lambda)
+    removes its term whatever the other factor, and an importance ratio that overflowed to ``inf``
+    stands for a finite number, so it times 0 is 0 (``0 * inf`` would be NaN)."""
+    p = np.multiply(a, b, dtype=np.float64)
+    np.copyto(p, 0.0, where=(np.equal(a, 0) | np.equal(b, 0)))
+    return p
+
+
+@_quiet
+def _scan_safe(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """The recurrence ``y_t = x_t + a_t y_{t+1}`` sequentially in time (as the loop ground truth and
+    the numba kernels associate it), each product through :func:`_times`: an ``inf`` or NaN in
+    ``y_{t+1}`` stays out of ``y_t`` where ``a_t = 0`` (episode cuts). ``[..., T]`` in, float64 out."""
+    shape = x.shape
+    T = shape[-1]
+    xt = np.ascontiguousarray(x.reshape(-1, T).T, dtype=np.float64)
+    at = np.ascontiguousarray(a.reshape(-1, T).T, dtype=np.float64)
+    for t in range(T - 2, -1, -1):
+        xt[t] += _times(at[t], xt[t + 1])
+    return np.ascontiguousarray(xt.T).reshape(shape)
+
+
+def _finite(*arrs: np.ndarray) -> bool:
+    """Whether every entry is finite (a finite sum proves it; an overflowing sum is a false alarm)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(bool(np.isfinite(np.add.reduce(a, axis=None))) for a in arrs)
+
+
 def _continue_mask(term: np.ndarray, trunc: np.ndarray) -> np.ndarray:
     """True where the recursion at t reads t + 1: no episode end at t and t < T - 1."""
     cont = ~(term | trunc)
@@ -305,6 +362,7 @@ def _continue_coeff(cont: np.ndarray, value: float = 1.0) -> np.ndarray:
     return out
 
 
+@_quiet
 def _td(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, term: np.ndarray,
         gamma: float) -> np.ndarray:
     """``r + gamma (1 - terminated) next_values - values``, in place on one new array."""
@@ -341,12 +399,20 @@ def discounted_returns(rewards: Any, next_values: Any, terminated: Any, truncate
     if path == "loop":
         return _LOOP.discounted_returns_loop(arrs["rewards"], arrs["next_values"], term, trunc, g)
     cont = _continue_mask(term, trunc)
-    # x_t = r_t + gamma * next_values[t] where step t ends by truncation (or is the last step), else r_t
-    x = np.multiply(arrs["next_values"], g, dtype=np.float64)
-    np.copyto(x, 0.0, where=term)
-    np.copyto(x, 0.0, where=cont)
-    x += arrs["rewards"]
-    return _scan_bt(x, _continue_coeff(cont, g), owned=True)
+
+    @_quiet
+    def coefficients() -> tuple[np.ndarray, np.ndarray]:
+        # x_t = r_t + gamma * next_values[t] where step t ends by truncation (or is the last step), else r_t
+        x = np.multiply(arrs["next_values"], g, dtype=np.float64)
+        np.copyto(x, 0.0, where=term)
+        np.copyto(x, 0.0, where=cont)
+        x += arrs["rewards"]
+        return x, _continue_coeff(cont, g)
+
+    out = _scan_bt(*coefficients(), owned=True)
+    if not _finite(out):  # an overflow: episode cuts must select, not multiply by 0 (see _scan_safe)
+        out = _scan_safe(*coefficients())
+    return out
 
 
 def gae(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float,
@@ -376,7 +442,12 @@ def gae(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated:
     if path == "loop":
         return _LOOP.gae_loop(arrs["rewards"], arrs["values"], arrs["next_values"], term, trunc, g, lm)
     delta = _td(arrs["rewards"], arrs["values"], arrs["next_values"], term, g)
-    return _scan_bt(delta, _continue_coeff(_continue_mask(term, trunc), g * lm), owned=True)
+    a = _continue_coeff(_continue_mask(term, trunc), g * lm)
+    out = _scan_bt(delta, a, owned=True)
+    if not _finite(out):  # an overflow: episode cuts must select, not multiply by 0 (see _scan_safe)
+        out = _scan_safe(_td(arrs["rewards"], arrs["values"], arrs["next_values"], term, g),
+                         _continue_coeff(_continue_mask(term, trunc), g * lm))
+    return out
 
 
 def lambda_returns(rewards: Any, values: Any, next_values: Any, terminated: Any, truncated: Any, gamma: float,
@@ -388,8 +459,17 @@ def lambda_returns(rewards: Any, values: Any, next_values: Any, terminated: Any,
     ``G^lam_t = r_t + gamma (1 - terminated_t) next_values[t]`` at its end (Sutton & Barto
     2018, eq. 12.18 with bootstrapping at cuts).
     """
-    adv = gae(rewards, values, next_values, terminated, truncated, gamma, lam, backend=backend)
-    adv += np.asarray(values, dtype=np.float64)
+    path = _backend(backend)
+    if path == "numba":
+        floats = {"rewards": rewards, "values": values, "next_values": next_values}
+        (r, v, nv), te, tr, shape, (g, lm) = _fast_inputs(
+            floats, terminated, truncated, lambda: (_check_unit(gamma, "gamma"), _check_unit(lam, "lam")))
+        out = np.empty(r.shape)
+        _fast_status(_NB.lambda_returns_kernel(r, v, nv, te, tr, g, g * lm, out), floats, terminated, truncated)
+        return out.reshape(shape)
+    adv = gae(rewards, values, next_values, terminated, truncated, gamma, lam, backend=path)
+    with np.errstate(over="ignore", invalid="ignore"):
+        adv += np.asarray(values, dtype=np.float64)
     return adv
 
 
@@ -423,7 +503,9 @@ def vtrace(rewards: Any, values: Any, next_values: Any, log_rhos: Any, terminate
     path = _backend(backend)
     if path == "numba":
         (r32, v32, nv32, lr32), te, tr, shape, levels = _fast_inputs(floats, terminated, truncated, scalars)
-        vs_out, pg_out = np.empty(r32.shape), np.empty(r32.shape)
+        # one block for both outputs: two separate fresh blocks are returned to the OS on free by glibc's
+        # heap trimming and page-faulted in again on every call (measured: 4x the kernel's time at 1024 x 256)
+        vs_out, pg_out = np.empty((2, *r32.shape))
         _fast_status(_NB.vtrace_kernel(r32, v32, nv32, lr32, te, tr, *levels, vs_out, pg_out),
                      floats, terminated, truncated)
         return vs_out.reshape(shape), pg_out.reshape(shape)
@@ -434,25 +516,39 @@ def vtrace(rewards: Any, values: Any, next_values: Any, log_rhos: Any, terminate
         return _LOOP.vtrace_loop(r, v, nv, arrs["log_rhos"], term, trunc, g, lm, rb, cb, pb)
     with np.errstate(over="ignore"):  # exp overflow -> inf ratio, clipped below when a level is finite
         ratio = np.exp(arrs["log_rhos"], dtype=np.float64)
-    td = _td(r, v, nv, term, g)
     cont = _continue_mask(term, trunc)
-    a = _continue_coeff(cont, g * lm)
-    work = np.minimum(ratio, cb)
-    a *= work  # trace coefficients gamma lam c_t, 0 at episode ends
-    np.minimum(ratio, rb, out=work)
-    work *= td  # rho_t * TD error
-    vs = _scan_bt(work, a, owned=True)  # vs - values, in place in `work`
+    vs, pg = _vtrace_numpy(r, v, nv, ratio, term, cont, g, lm, rb, cb, pb, safe=False)
+    if not _finite(vs, pg):  # an overflow (or an inf ratio with an inf level): recompute selecting
+        vs, pg = _vtrace_numpy(r, v, nv, ratio, term, cont, g, lm, rb, cb, pb, safe=True)
+    return vs, pg
+
+
+@_quiet
+def _vtrace_numpy(r: np.ndarray, v: np.ndarray, nv: np.ndarray, ratio: np.ndarray, term: np.ndarray,
+                  cont: np.ndarray, g: float, lm: float, rb: float, cb: float, pb: float, *, safe: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """V-trace on validated arrays. ``safe=False``: whole-array products and the odd-even reduction
+    (NaN where ``0 * inf`` occurs). ``safe=True``: every product through :func:`_times` and the
+    sequential :func:`_scan_safe`, the association of the loop ground truth (for overflows)."""
+    td = _td(r, v, nv, term, g)
+    if safe:
+        a = np.where(cont, _times(g * lm, np.minimum(ratio, cb)), 0.0)
+        dv = _scan_safe(_times(np.minimum(ratio, rb), td), a)
+    else:
+        a = _continue_coeff(cont, g * lm)
+        a *= np.minimum(ratio, cb)  # trace coefficients gamma lam c_t, 0 at episode ends
+        work = np.minimum(ratio, rb)
+        work *= td  # rho_t * TD error
+        dv = _scan_bt(work, a, owned=True)  # vs - values
+    vs = dv
     vs += v
-    # pg advantages: td + gamma (q_t - next_values[t]) with q_t = vs_{t+1} where the episode continues
-    q = a  # reuse the (destroyed) coefficient buffer
-    q[..., -1] = 0.0
-    np.subtract(vs[..., 1:], nv[..., :-1], out=q[..., :-1])
-    q *= g
-    np.copyto(q, 0.0, where=~cont)
-    pg = td
-    pg += q
-    np.minimum(ratio, pb, out=ratio)
-    pg *= ratio
+    # pg advantages: r_t + gamma vs_{t+1} - values[t] inside an episode (next_values[t] drops out: it is never
+    # formed as td_t + gamma (vs_{t+1} - next_values[t]), which cancels catastrophically), td_t at its end
+    q = _times(g, vs[..., 1:]) if safe else np.multiply(vs[..., 1:], g)
+    q += r[..., :-1]
+    q -= v[..., :-1]
+    np.copyto(td[..., :-1], q, where=cont[..., :-1])
+    pg = _times(np.minimum(ratio, pb), td) if safe else np.minimum(ratio, pb) * td
     return vs, pg
 
 
@@ -497,8 +593,25 @@ def retrace(rewards: Any, q_values: Any, next_expected_q: Any, log_rhos: Any, te
         return _LOOP.retrace_loop(r, q, nq, arrs["log_rhos"], term, trunc, g, lm, cb)
     with np.errstate(over="ignore"):
         ratio = np.exp(arrs["log_rhos"], dtype=np.float64)
-    a = _continue_coeff(_continue_mask(term, trunc), g * lm)
-    a[..., :-1] *= np.minimum(ratio[..., 1:], cb)
-    out = _scan_bt(_td(r, q, nq, term, g), a, owned=True)
+    cont = _continue_mask(term, trunc)
+    out = _retrace_numpy(r, q, nq, ratio, term, cont, g, lm, cb, safe=False)
+    if not _finite(out):  # an overflow (or an inf ratio with c_bar = inf): recompute selecting
+        out = _retrace_numpy(r, q, nq, ratio, term, cont, g, lm, cb, safe=True)
+    return out
+
+
+@_quiet
+def _retrace_numpy(r: np.ndarray, q: np.ndarray, nq: np.ndarray, ratio: np.ndarray, term: np.ndarray,
+                   cont: np.ndarray, g: float, lm: float, cb: float, *, safe: bool) -> np.ndarray:
+    """Retrace on validated arrays (``safe`` as in :func:`_vtrace_numpy`)."""
+    if safe:
+        a = np.zeros(cont.shape)
+        a[..., :-1] = _times(g * lm, np.minimum(ratio[..., 1:], cb))
+        np.copyto(a, 0.0, where=~cont)
+        out = _scan_safe(_td(r, q, nq, term, g), a)
+    else:
+        a = _continue_coeff(cont, g * lm)
+        a[..., :-1] *= np.minimum(ratio[..., 1:], cb)
+        out = _scan_bt(_td(r, q, nq, term, g), a, owned=True)
     out += q
     return out

@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from reference_impls._validation import as_float_array, check_nonneg_int, check_positive_int, check_simplex
+from reference_impls._validation import (
+    MAX_TABLE_ENTRIES,
+    as_float_array,
+    check_count,
+    check_horizon,
+    check_positive_int,
+    check_simplex,
+)
 
 try:  # the optional `fast` extra: a compiled kernel making the same draws as the numpy path
     from reference_impls import _sampling_numba as _NB
@@ -45,12 +52,37 @@ class BatchedTrajectories:
     states: np.ndarray
     actions: np.ndarray
 
+    def __post_init__(self) -> None:
+        for nm in ("states", "actions"):
+            x = getattr(self, nm)
+            arr = np.asarray(x) if not (x is None or isinstance(x, str | bytes)) else None
+            if arr is None or arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+                raise ValueError(f"{nm}: expected an integer array, got {type(x).__name__}"
+                                 + (f" of dtype {arr.dtype}" if arr is not None else ""))
+            if arr.ndim != 3:
+                raise ValueError(f"{nm}: expected a 3-d array [B, E, time], got shape {arr.shape}")
+            if arr.size and int(arr.min()) < 0:
+                raise ValueError(f"{nm}: expected non-negative indices, got minimum {int(arr.min())}")
+            object.__setattr__(self, nm, arr)
+        s, a = self.states.shape, self.actions.shape
+        if s[:2] != a[:2] or s[2] != a[2] + 1:
+            raise ValueError(f"actions: expected shape (B, E, H) with states of shape (B, E, H + 1), got actions "
+                             f"{a} and states {s}")
+
     def gather(self, table: Any, name: str = "table") -> np.ndarray:
         """``table[b, s_t, a_t]`` per step, ``[B, E, H]`` (e.g. rewards or log-probabilities)."""
+        if not isinstance(name, str):
+            raise ValueError(f"name: expected a string, got {type(name).__name__}")
         tab = as_float_array(table, name, finite=False)
         B = self.states.shape[0]
         if tab.ndim != 3 or tab.shape[0] != B:
             raise ValueError(f"{name}: expected shape ({B}, S, A), got {tab.shape}")
+        if np.any(np.isnan(tab)):
+            raise ValueError(f"{name}: expected no NaN entries, got {int(np.isnan(tab).sum())}")
+        for nm, idx, k in (("states", self.states[..., :-1], tab.shape[1]), ("actions", self.actions, tab.shape[2])):
+            if idx.size and int(idx.max()) >= k:
+                raise ValueError(f"{name}: expected shape ({B}, S, A) covering every index, got {tab.shape} "
+                                 f"while {nm} reach {int(idx.max())}")
         b = np.arange(B)[:, None, None]
         return tab[b, self.states[..., :-1], self.actions]
 
@@ -96,8 +128,10 @@ def sample_batched(transitions: Any, initial: Any, policy: Any, horizon: int, n_
         same order, so for one generator state they return identical trajectories.
     """
     P, mu, pi = batched_tables(transitions, initial, policy)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
     E = check_positive_int(n_episodes, "n_episodes")
+    check_count("horizon" if H + 1 >= E else "n_episodes", {"H + 1": H + 1, "B": P.shape[0], "n_episodes": E},
+                MAX_TABLE_ENTRIES, "a number of sampled states")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     if backend not in SAMPLING_BACKENDS:

@@ -39,13 +39,23 @@ respect to the learner's logits; scores at environment positions are 0.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from reference_impls import mismatch as MM
-from reference_impls._validation import as_float_array, check_positive_int, check_scalar, check_simplex
+from reference_impls._validation import (
+    MAX_TABLE_ENTRIES,
+    as_float_array,
+    check_choice,
+    check_count,
+    check_positive_int,
+    check_scalar,
+    check_simplex,
+    pow2_exponent,
+)
 from reference_impls.mdp import log_softmax, softmax
 
 __all__ = [
@@ -114,14 +124,20 @@ class TokenTask:
         V = check_positive_int(self.vocab_size, "vocab_size")
         if V < 2:
             raise ValueError(f"vocab_size: expected at least 2 tokens, got {V}")
+        if isinstance(self.roles, str | bytes) or not hasattr(self.roles, "__iter__"):
+            raise ValueError(f"roles: expected a non-empty sequence of bools, got {type(self.roles).__name__} "
+                             f"{self.roles!r:.60}")
         roles = tuple(self.roles)
         if not roles or not all(isinstance(r, bool | np.bool_) for r in roles):
             raise ValueError(f"roles: expected a non-empty sequence of bools, got {self.roles!r}")
         if not any(roles):
             raise ValueError("roles: expected at least one policy position (True), got none")
         T = len(roles)
+        if T * np.log(V) > np.log(MAX_SEQUENCES) + 1e-9:
+            raise ValueError(f"roles: expected V**T <= {MAX_SEQUENCES} sequences, got about "
+                             f"10^{T * np.log10(V):.1f} (V={V}, T={T})")
         if V**T > MAX_SEQUENCES:
-            raise ValueError(f"roles: V**T = {V}**{T} = {V**T} sequences exceeds the enumeration limit {MAX_SEQUENCES}")
+            raise ValueError(f"roles: expected V**T <= {MAX_SEQUENCES} sequences, got V**T = {V}**{T} = {V**T}")
         n_pref = _n_prefixes(V, T)
         env = as_float_array(self.env_probs, "env_probs", shape=(n_pref, V))
         check_simplex(env, "env_probs")
@@ -206,12 +222,13 @@ def random_task(rng: np.random.Generator, vocab_size: int, length: int, roles: A
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     V = check_positive_int(vocab_size, "vocab_size")
     T = check_positive_int(length, "length")
-    scale = check_scalar(reward_scale, "reward_scale", lo=0.0, lo_open=True)
+    # uniform(-s, s) needs the width 2 s in float64
+    scale = check_scalar(reward_scale, "reward_scale", lo=0.0, hi=float(np.finfo(float).max) / 2, lo_open=True)
+    if V < 2 or T * np.log(V) > np.log(MAX_SEQUENCES) + 1e-9 or V**T > MAX_SEQUENCES:
+        raise ValueError(f"vocab_size: expected V >= 2 with V**T <= {MAX_SEQUENCES}, got V={V}, T={T}")
     rl = tuple([True] * T) if roles is None else tuple(roles)
     if len(rl) != T:
         raise ValueError(f"roles: expected {T} entries (length), got {len(rl)}")
-    if V < 2 or V**T > MAX_SEQUENCES:
-        raise ValueError(f"vocab_size: expected V >= 2 with V**T <= {MAX_SEQUENCES}, got V={V}, T={T}")
     env = rng.dirichlet(np.ones(V), size=_n_prefixes(V, T))
     rewards = rng.uniform(-scale, scale, size=V**T)
     return TokenTask(V, rl, env, rewards)
@@ -219,6 +236,8 @@ def random_task(rng: np.random.Generator, vocab_size: int, length: int, roles: A
 
 def random_logits(rng: np.random.Generator, task: TokenTask, scale: float = 1.0) -> np.ndarray:
     """Logits with i.i.d. N(0, scale²) entries, shape ``[n_prefixes, V]``."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     task = _check_task(task)
     s = check_scalar(scale, "scale", lo=0.0)
     return rng.normal(0.0, s, size=(task.n_prefixes, task.vocab_size)) if s > 0 else np.zeros(
@@ -350,53 +369,89 @@ def token_scores(task: TokenTask, logits: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- estimators
 
 
-def _coefficients(task: TokenTask, z_pi: np.ndarray, z_mu: np.ndarray, estimator: str, cap: float | None,
-                  low: float | None, high: float | None) -> np.ndarray:
-    """``[V**T, T]`` coefficient of score_t in the estimator's single-sample estimate."""
+def _log_weight(w: Any, lw_exact: np.ndarray, shape: tuple[int, ...], name: str = "w") -> tuple[np.ndarray, np.ndarray]:
+    """``(log |w|, sign w)`` of a weight from a public :mod:`reference_impls.mismatch` function.
+
+    The weights come from the public functions (so a planted fault in them shows here, as the
+    mutation tests require); where such a weight overflowed to ``inf`` or underflowed to 0 while
+    its log-space value ``lw_exact`` is finite, that value is used instead.
+    """
+    arr = np.asarray(w, dtype=np.float64)
+    if arr.shape != shape:
+        raise ValueError(f"{name}: expected weights of shape {shape}, got {arr.shape}")
+    with np.errstate(divide="ignore"):
+        lw = np.log(np.abs(arr))
+    sign = np.sign(arr)
+    fallback = (~np.isfinite(arr) | (arr == 0.0)) & np.isfinite(lw_exact)
+    return np.where(fallback, lw_exact, lw), np.where(fallback, 1.0, sign)
+
+
+def _log_coefficients(task: TokenTask, z_pi: np.ndarray, z_mu: np.ndarray, estimator: str, cap: float | None,
+                      low: float | None, high: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(log_w, mult)``, both ``[V**T, T]``: the coefficient of score_t is ``exp(log_w) * mult``.
+
+    The weight part (ratios, their products, caps, MIS windows) is carried in log space, so that
+    an expectation under μ can combine it with log μ(y) before any ``exp``: a sequence with a
+    ratio of e^800 and a probability of e^-900 contributes e^-100, not ``inf * 0``.
+    """
     lp_pi = token_log_probs(task, z_pi)
     lp_mu = token_log_probs(task, z_mu)
     mask = policy_mask(task)
-    R = task.rewards[:, None]
-    ones = np.ones((1, task.length))
+    N, T = task.n_sequences, task.length
+    R = task.rewards[:, None] * np.ones((1, T))
     if estimator == "naive":
-        return R * ones
-    if estimator == "sequence_is":
-        w = MM.sequence_is_weights(lp_pi, lp_mu, mask)
-        return _per_sequence(w, task) * R * ones
-    if estimator == "sequence_tis":
-        if cap is None:
-            raise ValueError("cap: estimator 'sequence_tis' needs a cap > 0, got None")
-        w = MM.sequence_is_weights(lp_pi, lp_mu, mask, cap=cap)
-        return _per_sequence(w, task) * R * ones
-    if estimator == "sequence_mis":
-        if low is None or high is None:
-            raise ValueError("low: estimator 'sequence_mis' needs low and high, got None")
-        w = MM.sequence_mask_weights(lp_pi, lp_mu, mask, low, high)
-        return _per_sequence(w, task) * R * ones
-    if estimator == "token_is":
-        return MM.token_is_weights(lp_pi, lp_mu, mask) * R
-    if estimator == "token_tis":
-        if cap is None:
-            raise ValueError("cap: estimator 'token_tis' needs a cap > 0, got None")
-        return MM.token_is_weights(lp_pi, lp_mu, mask, cap=cap) * R
+        return np.zeros((N, T)), R
+    lr = MM.token_log_ratios(lp_pi, lp_mu, mask)  # 0 on environment tokens
+    if estimator in ("sequence_is", "sequence_tis", "sequence_mis", "gspo"):
+        lw_seq = lr.sum(axis=-1)
+        if estimator == "sequence_is":
+            w = MM.sequence_is_weights(lp_pi, lp_mu, mask)
+        elif estimator == "sequence_tis":
+            if cap is None:
+                raise ValueError("cap: estimator 'sequence_tis' needs a cap > 0, got None")
+            w = MM.sequence_is_weights(lp_pi, lp_mu, mask, cap=cap)
+            lw_seq = np.minimum(lw_seq, MM._log_cap(cap))
+        elif estimator == "sequence_mis":
+            if low is None or high is None:
+                raise ValueError("low: estimator 'sequence_mis' needs low and high, got None")
+            w = MM.sequence_mask_weights(lp_pi, lp_mu, mask, low, high)
+            lw_seq = np.full(N, -np.inf)  # a weight of 0 is outside the window; none overflows (high is finite)
+        else:
+            w = MM.gspo_ratio(lp_pi, lp_mu, mask)
+            lw_seq = lw_seq / mask.sum(axis=-1)
+        lw, sign = _log_weight(w, lw_seq, (N,))
+        return lw[:, None] + np.zeros((1, T)), sign[:, None] * R
+    if estimator in ("token_is", "token_tis", "token_q"):
+        if estimator == "token_tis":
+            if cap is None:
+                raise ValueError("cap: estimator 'token_tis' needs a cap > 0, got None")
+            w = MM.token_is_weights(lp_pi, lp_mu, mask, cap=cap)
+            lw_tok = np.minimum(lr, MM._log_cap(cap))
+        else:
+            w = MM.token_is_weights(lp_pi, lp_mu, mask)
+            lw_tok = lr
+        lw, sign = _log_weight(w, np.where(mask > 0, lw_tok, -np.inf), (N, T))
+        mult = q_values(task, z_pi) if estimator == "token_q" else R
+        return lw, sign * mult
     if estimator == "prefix_is_return":
-        return np.exp(np.cumsum(MM.token_log_ratios(lp_pi, lp_mu, mask), axis=-1)) * R
+        return np.cumsum(lr, axis=-1), R
     if estimator == "prefix_is_q":
-        return np.exp(np.cumsum(MM.token_log_ratios(lp_pi, lp_mu, mask), axis=-1)) * q_values(task, z_pi)
-    if estimator == "token_q":
-        return MM.token_is_weights(lp_pi, lp_mu, mask) * q_values(task, z_pi)
-    if estimator == "gspo":
-        s = MM.gspo_ratio(lp_pi, lp_mu, mask)
-        return _per_sequence(s, task) * R * ones
+        return np.cumsum(lr, axis=-1), q_values(task, z_pi)
     raise ValueError(f"estimator: expected one of {sorted(ESTIMATORS)}, got {estimator!r}")
 
 
-def _per_sequence(w: Any, task: TokenTask) -> np.ndarray:
-    """A per-sequence weight as a column ``[V**T, 1]``; a weight of any other shape is an error."""
-    arr = np.asarray(w, dtype=np.float64)
-    if arr.shape != (task.n_sequences,):
-        raise ValueError(f"w: expected one weight per sequence, shape ({task.n_sequences},), got {arr.shape}")
-    return arr[:, None]
+def _combine(log_w: np.ndarray, mult: np.ndarray, scores: np.ndarray, log_p: np.ndarray | None = None
+             ) -> np.ndarray:
+    """``sum_t exp(log_w + log_p) mult scores`` per sequence (``log_p`` None: 0), ``[V**T, n_prefixes, V]``.
+
+    Formed by :func:`reference_impls.importance._weighted_sum` (around the largest log-weight): no
+    ``inf * 0`` from a score of 0, no ``inf - inf``; ``+-inf`` only where the true value overflows.
+    """
+    from reference_impls.importance import _weighted_sum
+
+    lw = log_w if log_p is None else log_w + log_p[:, None]
+    vals = mult[:, :, None, None] * scores  # [N, T, P, V]
+    return _weighted_sum(vals, np.broadcast_to(lw[:, :, None, None], vals.shape), axis=1)
 
 
 def estimator_terms(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str, *,
@@ -404,37 +459,87 @@ def estimator_terms(task: TokenTask, learner_logits: Any, sampler_logits: Any, e
     """``[V**T, n_prefixes, V]`` the single-sample gradient estimate g(y) for every sequence y.
 
     g(y) = Σ_t c_t(y) ∇_logits log π(y_t | y_<t), with c_t from :data:`ESTIMATORS`; ``cap`` is
-    needed by the truncated estimators and ``low``/``high`` by ``sequence_mis``.
+    needed by the truncated estimators and ``low``/``high`` by ``sequence_mis``. A term whose
+    weight overflows float64 is ``+-inf`` (its probability under μ is then tiny: the
+    expectations below combine the two in log space).
     """
     task = _check_task(task)
     z_pi = task.check_logits(learner_logits, "learner_logits")
     z_mu = task.check_logits(sampler_logits, "sampler_logits")
-    coef = _coefficients(task, z_pi, z_mu, estimator, cap, low, high)
-    return np.einsum("nt,ntpv->npv", coef, token_scores(task, z_pi))
+    check_choice(estimator, "estimator", sorted(ESTIMATORS))
+    lw, mult = _log_coefficients(task, z_pi, z_mu, estimator, cap, low, high)
+    return _combine(lw, mult, token_scores(task, z_pi))
+
+
+def _expectation_inputs(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str,
+                        kw: dict[str, Any]) -> tuple[TokenTask, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    unknown = set(kw) - {"cap", "low", "high"}
+    if unknown:
+        first = sorted(unknown)[0]
+        raise ValueError(f"{first}: expected one of the keywords cap, low, high, got {first!r}")
+    task = _check_task(task)
+    z_pi = task.check_logits(learner_logits, "learner_logits")
+    z_mu = task.check_logits(sampler_logits, "sampler_logits")
+    check_choice(estimator, "estimator", sorted(ESTIMATORS))
+    lw, mult = _log_coefficients(task, z_pi, z_mu, estimator, kw.get("cap"), kw.get("low"), kw.get("high"))
+    log_mu = token_log_probs(task, z_mu).sum(axis=-1)
+    return task, lw, mult, token_scores(task, z_pi), log_mu
 
 
 def expected_gradient(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str,
                       **kw: Any) -> np.ndarray:
-    """E_{y∼μ}[g(y)] exactly (enumeration), shape ``[n_prefixes, V]``."""
-    terms = estimator_terms(task, learner_logits, sampler_logits, estimator, **kw)
-    return np.einsum("n,npv->pv", sequence_probs(task, sampler_logits), terms)
+    """E_{y∼μ}[g(y)] exactly (enumeration), shape ``[n_prefixes, V]``.
+
+    Each term μ(y) c_t(y) score_t is formed as exp(log μ(y) + log weight) (log space), so the
+    expectation is finite wherever the true one is, even when single terms overflow.
+    """
+    task, lw, mult, scores, log_mu = _expectation_inputs(task, learner_logits, sampler_logits, estimator, kw)
+    per_seq = _combine(lw, mult, scores, log_mu)  # μ(y) g(y), [N, P, V]
+    flat_lw = np.zeros(per_seq.shape)
+    return _weighted_sum_over_sequences(per_seq, flat_lw)
+
+
+def _weighted_sum_over_sequences(values: np.ndarray, log_w: np.ndarray) -> np.ndarray:
+    from reference_impls.importance import _weighted_sum
+
+    return _weighted_sum(values, log_w, axis=0)
 
 
 def relative_bias(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str, **kw: Any) -> float:
-    """‖E_μ[g] − ∇J‖₂ / ‖∇J‖₂ (Frobenius norms over the logit table)."""
+    """‖E_μ[g] − ∇J‖₂ / ‖∇J‖₂ (Frobenius norms over the logit table); undefined (ValueError) when ∇J = 0."""
     g = expected_gradient(task, learner_logits, sampler_logits, estimator, **kw)
     ref = true_gradient(task, learner_logits)
-    return float(np.linalg.norm(g - ref) / np.linalg.norm(ref))
+    norm = float(np.linalg.norm(ref))
+    if norm == 0.0:
+        raise ValueError("learner_logits: expected a policy with a non-zero true gradient (the relative bias "
+                         "divides by its norm), got grad J = 0")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.linalg.norm(g - ref) / norm)
 
 
 def estimator_covariance(task: TokenTask, learner_logits: Any, sampler_logits: Any, estimator: str,
                          **kw: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Exact mean ``[D]`` and covariance ``[D, D]`` of the flattened single-sample estimate under μ."""
-    terms = estimator_terms(task, learner_logits, sampler_logits, estimator, **kw).reshape(task.n_sequences, -1)
-    p = sequence_probs(task, sampler_logits)
-    mean = p @ terms
-    c = terms - mean
-    return mean, (c * p[:, None]).T @ c
+    """Exact mean ``[D]`` and covariance ``[D, D]`` of the flattened single-sample estimate under μ.
+
+    The covariance is Σ_y (√μ(y) (g(y) − mean)) (√μ(y) (g(y) − mean))ᵀ with √μ(y) g(y) formed in
+    log space; it is ``inf`` only where the true second moment overflows.
+    """
+    task, lw, mult, scores, log_mu = _expectation_inputs(task, learner_logits, sampler_logits, estimator, kw)
+    N = task.n_sequences
+    mean = _weighted_sum_over_sequences(_combine(lw, mult, scores, log_mu), np.zeros((N, *scores.shape[2:])))
+    mean = mean.reshape(-1)
+    if not np.all(np.isfinite(mean)):
+        raise ValueError("sampler_logits: expected a sampler under which the estimator's mean fits in float64, "
+                         "got one where it overflows (the covariance is not representable)")
+    root = _combine(lw, mult, scores, 0.5 * log_mu).reshape(N, -1)  # √μ(y) g(y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = root - np.exp(0.5 * log_mu)[:, None] * mean[None]
+        cov = c.T @ c
+    if np.any(np.isnan(cov)):
+        raise ValueError("sampler_logits: expected a sampler under which the estimator's second moment fits in "
+                         "float64, got one where it overflows with terms of both signs (the covariance is not "
+                         "representable)")
+    return mean, cov
 
 
 def sample_sequences(task: TokenTask, logits: Any, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -442,6 +547,7 @@ def sample_sequences(task: TokenTask, logits: Any, rng: np.random.Generator, n: 
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     n = check_positive_int(n, "n")
+    check_count("n", {"n": n}, MAX_TABLE_ENTRIES, "a number of samples")
     p = sequence_probs(task, logits)
     return rng.choice(task.n_sequences, size=n, p=p / p.sum())
 
@@ -467,17 +573,27 @@ def logit_step(probs: Any, actions: Any, coefficients: Any) -> np.ndarray:
 
     For the importance-weighted policy gradient c_i = w_i r_i (or w_i (r_i − b) with a baseline).
     """
-    p, a, c = _bandit_inputs(probs, actions, coefficients)
-    dz = -c.sum() * p
-    np.add.at(dz, a, c)
-    return dz
+    dz, k = _scaled_logit_step(*_bandit_inputs(probs, actions, coefficients))
+    with np.errstate(over="ignore"):
+        return np.ldexp(dz, k)
+
+
+def _scaled_logit_step(p: np.ndarray, a: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(dz / 2^k, k)``: the step formed from ``c / 2^k`` (exact scaling), so that ``sum c`` of
+    coefficients near the float64 limit neither overflows nor gives ``inf - inf``."""
+    k = int(pow2_exponent(c))
+    cs = np.ldexp(c, -k)
+    dz = -cs.sum() * p
+    np.add.at(dz, a, cs)
+    return dz, k
 
 
 def first_order_flow(probs: Any, actions: Any, coefficients: Any) -> np.ndarray:
     """dπ/η = π ⊙ (Δz − (π·Δz) 1) with Δz from :func:`logit_step` (softmax Jacobian; sums to 0)."""
-    p = check_simplex(as_float_array(probs, "probs", ndim=1), "probs")
-    dz = logit_step(p, actions, coefficients)
-    return p * (dz - p @ dz)
+    p, a, c = _bandit_inputs(probs, actions, coefficients)
+    dz, k = _scaled_logit_step(p, a, c)
+    with np.errstate(over="ignore"):
+        return np.ldexp(p * (dz - p @ dz), k)
 
 
 # --------------------------------------------------------------------------- variable-length responses
@@ -485,10 +601,15 @@ def first_order_flow(probs: Any, actions: Any, coefficients: Any) -> np.ndarray:
 
 def _n_tree_sequences(vocab: int, horizon: int, eos: bool) -> int:
     """Number of responses of a :class:`TokenTree`: ``vocab**horizon`` without EOS; with EOS, those ending
-    in EOS at step t = 1 … horizon (``vocab**(t-1)`` each) plus ``vocab**horizon`` of full length."""
-    if not eos:
-        return int(vocab**horizon)
-    return int(sum(vocab ** (t - 1) for t in range(1, horizon + 1)) + vocab**horizon)
+    in EOS at step t = 1 … horizon (``vocab**(t-1)`` each, ``(vocab**horizon - 1) / (vocab - 1)`` in all)
+    plus ``vocab**horizon`` of full length. Sizes past the enumeration limit are compared in logarithms
+    (``MAX_SEQUENCES + 1`` is returned for them), so a huge argument is refused at once."""
+    if vocab == 1:
+        return horizon + 1 if eos else 1
+    if horizon * math.log2(vocab) > math.log2(MAX_SEQUENCES) + 1:
+        return MAX_SEQUENCES + 1
+    full = vocab**horizon
+    return (full - 1) // (vocab - 1) + full if eos else full
 
 
 @dataclass(frozen=True, eq=False)
@@ -529,7 +650,11 @@ class TokenTree:
             raise ValueError(f"eos: expected a bool, got {type(self.eos).__name__} {self.eos!r}")
         eos = bool(self.eos)
         n_tok = vocab + (1 if eos else 0)
-        prefixes = tuple(tuple(int(v) for v in p) for p in self.prefixes)
+        try:
+            prefixes = tuple(tuple(int(v) for v in p) for p in self.prefixes)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"prefixes: expected a sequence of token tuples, got {type(self.prefixes).__name__} "
+                             f"{self.prefixes!r:.80}") from None
         if not prefixes or prefixes[0] != ():
             raise ValueError(f"prefixes: expected the empty prefix first, got {self.prefixes!r:.80}")
         if any(len(p) >= horizon or any(v < 0 or v >= vocab for v in p) for p in prefixes):
@@ -619,10 +744,9 @@ def token_tree(vocab: int = 2, horizon: int = 3, eos: bool = True) -> TokenTree:
     horizon = check_positive_int(horizon, "horizon")
     if not isinstance(eos, bool | np.bool_):
         raise ValueError(f"eos: expected a bool, got {type(eos).__name__} {eos!r}")
-    n_expected = _n_tree_sequences(vocab, horizon, bool(eos))
-    if n_expected > MAX_SEQUENCES:
-        raise ValueError(f"horizon: {n_expected} responses (vocab={vocab}, horizon={horizon}, eos={bool(eos)}) "
-                         f"exceed the enumeration limit {MAX_SEQUENCES}")
+    if horizon > MAX_SEQUENCES or _n_tree_sequences(vocab, horizon, bool(eos)) > MAX_SEQUENCES:
+        raise ValueError(f"horizon: expected at most {MAX_SEQUENCES} responses and prefixes to enumerate (the "
+                         f"enumeration limit), got vocab={vocab}, horizon={horizon}, eos={bool(eos)}")
     k = vocab + (1 if eos else 0)
     prefixes: list[tuple[int, ...]] = [()]
     seqs: list[list[tuple[int, int]]] = []

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from reference_impls._validation import (
+    MAX_HORIZON,
     as_float_array,
     check_nonneg_int,
     check_positive_int,
@@ -46,6 +47,8 @@ __all__ = [
     "trpo_step",
 ]
 
+#: Most shrinkings of the line search accepted (0.5**1100 is 0 in float64).
+MAX_BACKTRACKS = 10_000
 #: Relative size (to the largest eigenvalue) below which an eigenvalue of F counts as 0.
 RANGE_RTOL = 1e-10
 #: Largest relative component of ``grad`` outside the range of F that is accepted.
@@ -59,6 +62,20 @@ def _check_fisher(fisher: Any, n: int, name: str = "fisher") -> np.ndarray:
     if asym > 1e-10 * scale:
         raise ValueError(f"{name}: expected a symmetric matrix, got max |F - F^T| = {asym:.3g}")
     return F
+
+
+def _unit_scale(g: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(g / 2^e, e)`` with ``2^e`` the power of two just above ``max |g|`` (exact; ``e = 0`` for ``g = 0``).
+
+    The natural-gradient step is homogeneous of degree 0 in ``g``, so solving with the scaled
+    gradient gives the same step while ``g^T F^+ g`` can neither overflow (``|g| ~ 1e155``)
+    nor underflow (``|g| ~ 1e-160``).
+    """
+    top = float(np.max(np.abs(g))) if g.size else 0.0
+    if top == 0.0:
+        return g, 0
+    _, e = np.frexp(top)
+    return np.ldexp(g, -int(e)), int(e)
 
 
 def _pinv_solve(F: np.ndarray, g: np.ndarray, name_g: str = "grad") -> np.ndarray:
@@ -107,8 +124,9 @@ def natural_gradient_step(grad: Any, fisher: Any, max_kl: float) -> np.ndarray:
     g = g_arr.reshape(-1)
     F = _check_fisher(fisher, g.size)
     delta = check_scalar(max_kl, "max_kl", lo=0.0, lo_open=True)
-    x = _pinv_solve(F, g)
-    gFg = float(g @ x)
+    gn, _ = _unit_scale(g)  # the step is scale-free in g: solve with max |g| in [1/2, 1)
+    x = _pinv_solve(F, gn)
+    gFg = float(gn @ x)
     if gFg <= 0.0:
         return np.zeros_like(g_arr)
     return (np.sqrt(2.0 * delta / gFg) * x).reshape(g_arr.shape)
@@ -135,13 +153,23 @@ def conjugate_gradient(
     above ``sqrt(machine eps)`` (the operator is not positive definite on the Krylov space);
     below that, ``p^T A p <= 0`` is rounding on a singular operator and the loop stops.
     """
+    return _cg(matvec, b, iterations, tolerance)
+
+
+def _cg(matvec: Callable[[np.ndarray], Any], b: Any, iterations: Any, tolerance: Any,
+        names: tuple[str, str, str, str] = ("matvec", "b", "iterations", "tolerance")) -> np.ndarray:
+    """:func:`conjugate_gradient`, with the argument names used in messages given by the caller."""
+    n_mv, n_b, n_it, n_tol = names
     if not callable(matvec):
-        raise ValueError(f"matvec: expected a callable v -> A v, got {type(matvec).__name__}")
-    bb = as_float_array(b, "b", ndim=1)
+        raise ValueError(f"{n_mv}: expected a callable v -> A v, got {type(matvec).__name__}")
+    bb = as_float_array(b, n_b, ndim=1)
     if bb.size == 0:
-        raise ValueError("b: expected a non-empty vector, got shape (0,)")
-    k_max = check_positive_int(iterations, "iterations")
-    tol = check_scalar(tolerance, "tolerance", lo=0.0)
+        raise ValueError(f"{n_b}: expected a non-empty vector, got shape (0,)")
+    k_max = check_positive_int(iterations, n_it)
+    if k_max > MAX_HORIZON:
+        raise ValueError(f"{n_it}: expected at most {MAX_HORIZON:,} iterations, got {k_max:,}")
+    tol = check_scalar(tolerance, n_tol, lo=0.0)
+    bb, scale = _unit_scale(bb)  # CG is linear in b: run on b / scale (no overflow of r^T r), scale back
     x = np.zeros_like(bb)
     r = bb.copy()
     p = r.copy()
@@ -154,7 +182,7 @@ def conjugate_gradient(
     for _ in range(k_max):
         if np.sqrt(rr) <= stop:
             break
-        Ap = as_float_array(matvec(p.copy()), "matvec", shape=(bb.size,))
+        Ap = _matvec_out(_apply(matvec, p, n_mv), n_mv, bb.size)
         pAp = float(p @ Ap)
         if not pAp > 0.0:
             if np.sqrt(rr) <= sqrt_eps * bnorm:
@@ -162,8 +190,8 @@ def conjugate_gradient(
                 # a null-space component with p^T A p ~ -1e-33; the iterate is converged to ~sqrt(eps)
                 break
             raise ValueError(
-                f"matvec: expected a positive definite operator on the Krylov space of b, got p^T A p = {pAp:.3g} "
-                f"with relative residual {np.sqrt(rr) / bnorm:.3g}"
+                f"{n_mv}: expected a positive definite operator on the Krylov space of {n_b}, got p^T A p = "
+                f"{pAp:.3g} with relative residual {np.sqrt(rr) / bnorm:.3g}"
             )
         step = rr / pAp
         x = x + step * p
@@ -171,7 +199,26 @@ def conjugate_gradient(
         rr_new = float(r @ r)
         p = r + (rr_new / rr) * p
         rr = rr_new
-    return x
+    with np.errstate(over="ignore"):
+        return np.ldexp(x, scale)  # 2^scale itself may not be representable (|b| near the float64 limit)
+
+
+def _apply(matvec: Callable[[np.ndarray], Any], v: np.ndarray, name: str) -> Any:
+    """``matvec(v)``; an exception raised by the user's callable becomes a ValueError naming ``name``."""
+    try:
+        return matvec(v.copy())
+    except Exception as exc:
+        raise ValueError(f"{name}: expected a callable v -> A v accepting a vector of shape {v.shape}, got one that "
+                         f"raised {type(exc).__name__}: {exc}") from exc
+
+
+def _matvec_out(out: Any, name: str, n: int) -> np.ndarray:
+    """The value returned by a user's matrix-vector product, checked (the message names ``name``)."""
+    try:
+        return as_float_array(out, name, shape=(n,))
+    except ValueError as exc:
+        raise ValueError(f"{name}: expected the product v -> A v to return a finite vector of shape ({n},), got "
+                         f"an invalid value ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -186,7 +233,8 @@ class TRPOStepResult:
       kl: KL of the accepted step as reported by the ``kl`` callable (0.0 if none).
       improvement: surrogate improvement of the accepted step (0.0 if none).
       full_step: the natural-gradient step before the line search.
-      direction: the CG solution ``x ~ F^{-1} g``.
+      direction: the CG solution ``x ~ F^{-1} g`` (CG runs on ``g`` scaled by a power of two to
+        ``max |g|`` in [1/2, 1), then ``x`` is scaled back; ``inf`` only if ``F^{-1} g`` overflows).
       expected_improvement: the linear model's improvement ``g^T full_step``.
     """
 
@@ -258,13 +306,22 @@ def trpo_step(
     delta = check_scalar(max_kl, "max_kl", lo=0.0, lo_open=True)
     coef = check_scalar(backtrack_coef, "backtrack_coef", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     n_back = check_nonneg_int(max_backtracks, "max_backtracks")
-    x = conjugate_gradient(fvp, g, iterations=cg_iterations, tolerance=cg_tolerance)
-    xFx = float(x @ as_float_array(fvp(x.copy()), "fisher", shape=(g.size,)))
+    if n_back > MAX_BACKTRACKS:
+        raise ValueError(f"max_backtracks: expected at most {MAX_BACKTRACKS} (backtrack_coef**k underflows to 0 "
+                         f"long before), got {n_back:,}")
+    # the full step is scale-free in g: run CG on g / c (max |g / c| in [1/2, 1)) so that x^T F x can
+    # neither overflow nor underflow, and scale the direction and the model improvement back by c
+    gn, k = _unit_scale(g)
+    xn = _cg(fvp, gn, cg_iterations, cg_tolerance, names=("fisher", "grad", "cg_iterations", "cg_tolerance"))
+    xFx = float(xn @ _matvec_out(_apply(fvp, xn, "fisher"), "fisher", g.size))
+    with np.errstate(over="ignore"):
+        x = np.ldexp(xn, k)
     zeros = np.zeros_like(g_arr)
     if not xFx > 0.0:
         return TRPOStepResult(zeros, False, 0, 0.0, 0.0, zeros.copy(), x.reshape(g_arr.shape), 0.0)
-    full = np.sqrt(2.0 * delta / xFx) * x
-    expected = float(g @ full)
+    full = np.sqrt(2.0 * delta / xFx) * xn
+    with np.errstate(over="ignore"):
+        expected = float(np.ldexp(gn @ full, k))
     for k in range(n_back + 1):
         s = (coef**k * full).reshape(g_arr.shape)
         kl_k = check_scalar(kl(s.copy()), "kl")
@@ -285,7 +342,11 @@ def mean_kl(mdp: FiniteMDP, old_logits: Any, logits: Any) -> float:
     z_old = as_float_array(old_logits, "old_logits", shape=(mdp.n_states, mdp.n_actions))
     z = as_float_array(logits, "logits", shape=(mdp.n_states, mdp.n_actions))
     p = softmax(z_old)
-    per_state = np.sum(p * (log_softmax(z_old) - log_softmax(z)), axis=1)
+    with np.errstate(invalid="ignore"):
+        # 0 log 0 = 0: an action the old policy never takes contributes nothing, even where the
+        # new log-probability is -inf (logits near the float64 limit); p > 0 = new p gives +inf
+        terms = np.where(p > 0, p * (log_softmax(z_old) - log_softmax(z)), 0.0)
+    per_state = np.sum(terms, axis=1)
     return float(occupancy(mdp, p) @ per_state)
 
 

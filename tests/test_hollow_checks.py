@@ -112,7 +112,7 @@ def _retrace_mutant(kind: str):  # type: ignore[no-untyped-def]
     orig = R.retrace
 
     def mutant(rewards, q_values, next_expected_q, log_rhos, terminated, truncated, gamma, lam=1.0,  # type: ignore[no-untyped-def]
-               c_bar=1.0):
+               c_bar=1.0, *, backend="auto"):
         if kind == "c_bar-as-1":
             c_bar = 1.0
         elif kind == "trace-off-by-one":  # c_{t+1} from the ratio of step t
@@ -120,7 +120,8 @@ def _retrace_mutant(kind: str):  # type: ignore[no-untyped-def]
             log_rhos = np.concatenate([lr[..., :1], lr[..., :-1]], axis=-1)
         elif kind == "lambda-ignored":
             lam = 1.0
-        return orig(rewards, q_values, next_expected_q, log_rhos, terminated, truncated, gamma, lam, c_bar)
+        return orig(rewards, q_values, next_expected_q, log_rhos, terminated, truncated, gamma, lam, c_bar,
+                    backend=backend)
 
     return mutant
 

@@ -60,5 +60,7 @@ def test_unknown_mutant_id_exits_2_naming_it(capsys: pytest.CaptureFixture[str])
     assert "gae:not-a-bug" in capsys.readouterr().err
 
 
-def test_bad_workers_exits_2() -> None:
-    assert cli.main(["mutate", "tv:missing-half", "--workers", "0"]) == 2
+def test_bad_workers_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:  # argparse rejects it before anything runs
+        cli.main(["mutate", "tv:missing-half", "--workers", "0"])
+    assert exc.value.code == 2 and "--workers" in capsys.readouterr().err

@@ -340,13 +340,14 @@ def test_dispatch_follows_the_flag(path: str, monkeypatch: pytest.MonkeyPatch) -
     test the numpy path)."""
     calls: list[str] = []
     if R._NB is not None:
-        for name in ("discounted_returns_kernel", "gae_kernel", "vtrace_kernel", "retrace_kernel"):
+        for name in ("discounted_returns_kernel", "gae_kernel", "lambda_returns_kernel", "vtrace_kernel",
+                     "retrace_kernel"):
             kernel = getattr(R._NB, name)
             monkeypatch.setattr(R._NB, name, lambda *a, _k=kernel, _n=name: calls.append(_n) or _k(*a))
     x = _base((3, 6))
     for fn in CALLS.values():
         fn(x)
-    assert len(calls) == (5 if path == "numba" else 0)  # lambda_returns goes through gae
+    assert len(calls) == (5 if path == "numba" else 0)  # one kernel per public target
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -369,6 +370,9 @@ def test_equals_loop_float32_and_float64(dtype: type, shape: tuple[int, ...]) ->
 
     close(R.discounted_returns(r, nv, te, tr, 0.97), RL.discounted_returns_loop(r6, nv6, te, tr, 0.97))
     close(R.gae(r, v, nv, te, tr, 0.97, 0.9), RL.gae_loop(r6, v6, nv6, te, tr, 0.97, 0.9))
+    for g, lm in [(0.97, 0.9), (0.97, 0.0), (0.0, 0.5)]:  # gamma lam = 0: every step ends its recursion
+        close(R.lambda_returns(r, v, nv, te, tr, g, lm), RL.gae_loop(r6, v6, nv6, te, tr, g, lm) + v6)
+    close(R.discounted_returns(r, nv, te, tr, 0.0), RL.discounted_returns_loop(r6, nv6, te, tr, 0.0))
     for levels in [(1.0, 1.0, 1.0), (1.7, 0.6, 0.9), (np.inf, np.inf, np.inf), (0.0, 0.0, 0.0)]:
         vs, pg = R.vtrace(r, v, nv, lr, te, tr, 0.97, 0.8, *levels)
         evs, epg = RL.vtrace_loop(r6, v6, nv6, lr6, te, tr, 0.97, 0.8, *levels)

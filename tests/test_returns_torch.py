@@ -122,3 +122,38 @@ def test_cuda_scan_path_keeps_device() -> None:
     for k, want in ref.items():
         assert got[k].is_cuda and got[k].dtype == torch.float32
         np.testing.assert_allclose(got[k].cpu().numpy(), want, rtol=1e-5, atol=5e-4, err_msg=k)
+
+
+def test_cpu_without_autograd_runs_the_compiled_kernels_zero_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPU tensors that need no gradient take the compiled kernels (method="auto"), keep their dtype and
+    equal the torch implementation; a call that needs autograd, or an explicit method, takes the torch
+    path (and its gradient flows)."""
+    pytest.importorskip("numba")
+    calls: list[str] = []
+    for name in ("discounted_returns_kernel", "gae_kernel", "lambda_returns_kernel", "vtrace_kernel",
+                 "retrace_kernel"):
+        kernel = getattr(TR._NB, name)
+        monkeypatch.setattr(TR._NB, name, lambda *a, _k=kernel, _n=name: calls.append(_n) or _k(*a))
+    x = inputs(21, (11, 37))
+    for dtype in (torch.float32, torch.float64):
+        t = to_torch(x, "cpu", dtype)
+        calls.clear()
+        fast = run_all(TR, t)
+        assert len(calls) == 6  # run_all calls vtrace twice
+        calls.clear()
+        slow = run_all(TR, t, "loop")
+        assert not calls
+        tol = 1e-5 if dtype == torch.float32 else 1e-12
+        for k in fast:
+            assert fast[k].dtype == dtype, k
+            torch.testing.assert_close(fast[k], slow[k], rtol=tol, atol=tol)
+    t = to_torch(x, "cpu")
+    v = t["values"].clone().requires_grad_(True)
+    calls.clear()
+    adv = TR.gae(t["rewards"], v, t["next_values"], t["terminated"], t["truncated"], 0.9, 0.8)
+    assert not calls and adv.requires_grad
+    adv.sum().backward()
+    assert v.grad is not None and bool(torch.isfinite(v.grad).all())
+    with torch.no_grad():
+        TR.gae(t["rewards"], v, t["next_values"], t["terminated"], t["truncated"], 0.9, 0.8)
+    assert calls == ["gae_kernel"]  # no grad mode: nothing to differentiate, the compiled path

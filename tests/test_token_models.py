@@ -269,7 +269,9 @@ def test_token_tree_extreme_logits_stay_finite() -> None:
     ({"vocab": 2.0}, "vocab: expected a positive integer"),
     ({"horizon": 0}, "horizon: expected a positive integer"),
     ({"eos": 1}, "eos: expected a bool"),
-    ({"vocab": 4, "horizon": 6}, "exceed the enumeration limit"),
+    ({"vocab": 4, "horizon": 6}, "at most 4096 responses and prefixes"),  # 1365 ending at EOS + 4096 full length
+    ({"vocab": 10**18, "horizon": 4000}, "the enumeration limit"),  # refused by logarithms, at once
+    ({"vocab": 1, "horizon": 10**12, "eos": False}, "the enumeration limit"),  # one response, too many prefixes
 ])
 def test_token_tree_rejects_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

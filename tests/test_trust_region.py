@@ -239,7 +239,9 @@ def test_tabular_trpo_step_obeys_acceptance_rule() -> None:
         ({"max_backtracks": -1}, "max_backtracks"),
         ({"kl": lambda s: float("nan")}, "kl"),
         ({"surrogate_improvement": lambda s: float("inf")}, "surrogate_improvement"),
-        ({"cg_iterations": 0}, "iterations"),
+        ({"cg_iterations": 0}, "cg_iterations"),
+        ({"cg_tolerance": -1.0}, "cg_tolerance"),
+        ({"fisher": lambda v: v[:1]}, "fisher"),
     ],
 )
 def test_trpo_step_validates_arguments(kwargs: dict, name: str) -> None:

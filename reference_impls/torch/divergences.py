@@ -11,9 +11,9 @@ import math
 
 import torch
 
-from reference_impls._validation import SIMPLEX_ATOL
+from reference_impls._validation import SIMPLEX_ATOL, check_choice
 from reference_impls.divergences import KL_ESTIMATORS
-from reference_impls.torch._validation import as_float_tensor, check_same_shape
+from reference_impls.torch._validation import as_float_tensor, check_same_dtype, check_same_shape
 
 __all__ = ["chi2", "kl", "kl_estimator", "l1", "tv"]
 
@@ -34,6 +34,7 @@ def _pair(p: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     pa = _simplex(as_float_tensor(p, "p", min_ndim=1), "p")
     qa = _simplex(as_float_tensor(q, "q", min_ndim=1), "q")
     check_same_shape(p=pa, q=qa)
+    check_same_dtype(p=pa, q=qa)
     return pa, qa
 
 
@@ -85,8 +86,8 @@ def kl_estimator(log_p: torch.Tensor, log_q: torch.Tensor, kind: str) -> torch.T
     lp = as_float_tensor(log_p, "log_p")
     lq = as_float_tensor(log_q, "log_q")
     check_same_shape(log_p=lp, log_q=lq)
-    if kind not in KL_ESTIMATORS:
-        raise ValueError(f"kind: expected one of {KL_ESTIMATORS}, got {kind!r}")
+    check_same_dtype(log_p=lp, log_q=lq)
+    check_choice(kind, "kind", KL_ESTIMATORS)
     log_r = lq - lp
     if kind == "k1":
         return -log_r

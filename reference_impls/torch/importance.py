@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from reference_impls._validation import check_gamma, check_scalar
-from reference_impls.torch._validation import as_float_tensor, check_same_shape
+from reference_impls.torch._validation import as_float_tensor, check_same_shape, ldexp
 
 __all__ = [
     "cumulative_importance_weights",
@@ -66,9 +66,79 @@ def _like(x: torch.Tensor, name: str, ref: torch.Tensor, ref_name: str) -> torch
     return t
 
 
+#: log(2) split as in fdlibm (see :mod:`reference_impls.importance`).
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+
+
+def _pow2_exponent(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Integer ``e`` with ``max |x| < 2**e`` over ``dim`` (kept), 0 where that max is 0 (no gradient)."""
+    with torch.no_grad():
+        top = x.abs().amax() if dim is None else x.abs().amax(dim=dim, keepdim=True)
+        return torch.frexp(top).exponent.to(torch.int64)
+
+
 def _weighted(values: torch.Tensor, log_w: torch.Tensor) -> torch.Tensor:
-    mag = torch.exp(log_w + torch.log(values.abs()))
-    return torch.where(values == 0, torch.zeros_like(values), torch.sign(values) * mag)
+    """Elementwise ``values * exp(log_w)``; ``sign(v) exp(log_w + log|v|)`` where ``exp(log_w)`` over/underflows.
+
+    Every branch is fed only the inputs it is selected for (the others get safe stand-ins), so
+    no branch has an infinite local derivative: the gradient is finite at ``v == 0``, at
+    ``log_w == -inf`` and where a weight overflows (``torch.where`` alone would give ``0 * inf``).
+    """
+    with torch.no_grad():
+        ew = torch.exp(log_w)
+        plain_ok = torch.isfinite(ew) & ((ew != 0) | (log_w == -math.inf))
+    zero = torch.zeros((), dtype=values.dtype, device=values.device)
+    one = torch.ones((), dtype=values.dtype, device=values.device)
+    plain = values * torch.exp(torch.where(plain_ok, log_w, zero))
+    nz = values != 0
+    safe_v = torch.where(nz, values, one)
+    use_log = ~plain_ok & nz
+    mag = torch.exp(torch.where(use_log, log_w, zero) + torch.log(safe_v.abs()))
+    logged = torch.where(use_log, torch.sign(safe_v) * mag, zero)
+    return torch.where(plain_ok, plain, logged)
+
+
+def _weighted_sum(values: torch.Tensor, log_w: torch.Tensor, dim: int, divisor: float = 1.0,
+                  exp2: torch.Tensor | int = 0) -> torch.Tensor:
+    """``2^exp2 / divisor * sum_dim values * exp(log_w)`` without spurious overflow or ``inf - inf``.
+
+    As :func:`reference_impls.importance._weighted_sum`: the plain sum where every term and the sum
+    are finite, else the sum around the largest log-weight ``M`` of the non-zero values and the
+    largest ``|value|`` (powers of two applied by ``ldexp``). Differentiable, with a finite gradient
+    at values of 0 and at overflowing weights (every branch gets only safe inputs).
+    """
+    zero = torch.zeros((), dtype=values.dtype, device=values.device)
+    with torch.no_grad():
+        ew = torch.exp(log_w)
+        terms = torch.where(values == 0, zero, values * ew)
+        plain_val = ldexp(terms.sum(dim=dim) / divisor, torch.as_tensor(exp2, device=values.device))
+        ok_terms = torch.isfinite(terms) & ~((ew == 0) & (log_w > -math.inf) & (values != 0))
+        ok = ok_terms.all(dim=dim) & torch.isfinite(plain_val)
+    nz = values != 0
+    # a zero value with an overflowing weight contributes 0: its exp gets a stand-in log-weight of 0
+    lw_fin = torch.where(torch.isfinite(ew), log_w, zero)
+    if bool(ok.all()):
+        return ldexp((values * torch.exp(lw_fin)).sum(dim=dim) / divisor,
+                           torch.as_tensor(exp2, device=values.device))
+    with torch.no_grad():
+        lw_nz = torch.where(nz, log_w, torch.full_like(log_w, -math.inf))
+        M = lw_nz.amax(dim=dim, keepdim=True)
+        M = torch.where(torch.isfinite(M), M, torch.zeros_like(M))
+        q = torch.clamp(torch.floor(M / _LN2_HI), -4000.0, 4000.0)  # as in the numpy version
+        f = (M - q * _LN2_HI) - q * _LN2_LO
+        k = _pow2_exponent(torch.where(nz, values, zero), dim=dim)
+        shift = (q.to(torch.int64) + k).squeeze(dim) + torch.as_tensor(exp2, device=values.device)
+    row_ok = ok.unsqueeze(dim)
+    # plain branch: only rows that are ok, with every other row's inputs replaced by zeros
+    plain = ldexp((torch.where(row_ok, values, zero) * torch.exp(torch.where(row_ok, lw_fin, zero))).sum(dim=dim)
+                        / divisor, torch.as_tensor(exp2, device=values.device))
+    scaled = ldexp(values, -k)
+    shifted = torch.where(nz & ~row_ok, log_w - M, torch.full_like(log_w, -math.inf))
+    S = torch.where(nz & ~row_ok, scaled * torch.exp(shifted), zero).sum(dim=dim)
+    e_f = torch.exp(f.squeeze(dim))
+    robust = torch.where(S == 0, zero, ldexp(S * torch.where(S == 0, torch.ones_like(e_f), e_f) / divisor, shift))
+    return torch.where(ok, plain, robust)
 
 
 def _samples_last(x: torch.Tensor, name: str) -> int:
@@ -120,13 +190,20 @@ def _returns_inputs(rewards: Any, log_probs: Any, behavior_log_probs: Any, gamma
 def trajectory_is(rewards: torch.Tensor, log_probs: torch.Tensor, behavior_log_probs: torch.Tensor,
                   gamma: float) -> torch.Tensor:
     r, lw, disc = _returns_inputs(rewards, log_probs, behavior_log_probs, gamma)
-    return _weighted((r * disc).sum(dim=-1), lw.sum(dim=-1))
+    rd = r * disc
+    LW = lw.sum(dim=-1)
+    with torch.no_grad():
+        finite = bool(torch.isfinite(rd.sum(dim=-1)).all())
+    if finite:
+        return _weighted(rd.sum(dim=-1), LW)
+    # the return itself overflows: W G = sum_t r_t gamma^t W, summed around log W
+    return _weighted_sum(rd, LW.unsqueeze(-1).expand(rd.shape), dim=-1)
 
 
 def per_decision_is(rewards: torch.Tensor, log_probs: torch.Tensor, behavior_log_probs: torch.Tensor,
                     gamma: float) -> torch.Tensor:
     r, lw, disc = _returns_inputs(rewards, log_probs, behavior_log_probs, gamma)
-    return _weighted(r * disc, torch.cumsum(lw, dim=-1)).sum(dim=-1)
+    return _weighted_sum(r * disc, torch.cumsum(lw, dim=-1), dim=-1)
 
 
 def _sample_inputs(values: Any, log_probs: Any, behavior_log_probs: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -138,13 +215,14 @@ def _sample_inputs(values: Any, log_probs: Any, behavior_log_probs: Any) -> tupl
 
 def ordinary_is(values: torch.Tensor, log_probs: torch.Tensor, behavior_log_probs: torch.Tensor) -> torch.Tensor:
     v, lw, n = _sample_inputs(values, log_probs, behavior_log_probs)
-    return _weighted(v, lw).sum(dim=-1) / n
+    return _weighted_sum(v, lw, dim=-1, divisor=float(n))
 
 
 def _row_max(lw: torch.Tensor, what: str) -> torch.Tensor:
     m = lw.max(dim=-1, keepdim=True).values
     if bool((m == -math.inf).any()):
-        raise ValueError(f"log_probs: zero-support weights: every weight of some row is 0 (all log_probs are -inf), "
+        raise ValueError(f"log_probs: zero-support weights: expected a non-zero weight in every row, "
+                         f"got a row whose weights are all 0 (all log_probs are -inf), "
                          f"so {what} is undefined")
     return m
 
@@ -176,7 +254,9 @@ def truncated_is(values: torch.Tensor, log_probs: torch.Tensor, behavior_log_pro
     else:
         c = check_scalar(level, "level", lo=0.0, lo_open=True)
         log_c = torch.full_like(lw[..., :1], math.log(c))
-    return _weighted(v, torch.minimum(lw, log_c)).sum(dim=-1) / n
+    # min(w, c) with the tie convention of the PPO objectives: at w == c the gradient is the unclipped one
+    # (torch.minimum would split it 1/2 : 1/2 between w and c)
+    return _weighted_sum(v, torch.where(lw > log_c, log_c, lw), dim=-1, divisor=float(n))
 
 
 def effective_sample_size(weights: torch.Tensor) -> torch.Tensor:
@@ -186,7 +266,8 @@ def effective_sample_size(weights: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"weights: expected non-negative weights, got minimum {float(w.min()):.3g}")
     m = w.max(dim=-1, keepdim=True).values
     if bool((m == 0).any()):
-        raise ValueError("weights: zero-support weights: every weight of some row is 0, so (sum w)^2 / sum w^2 "
+        raise ValueError("weights: zero-support weights: expected a non-zero weight in every row, "
+                         "got a row whose weights are all 0, so (sum w)^2 / sum w^2 "
                          "is undefined")
     u = w / m
     return u.sum(dim=-1) ** 2 / (u * u).sum(dim=-1)
@@ -216,9 +297,18 @@ def importance_weighted_policy_gradient(rewards: torch.Tensor, log_probs: torch.
     if self_normalized:
         e = torch.exp(lw - _row_max(lw, "the self-normalized weights"))
         coef = r * e / e.sum(dim=-1, keepdim=True)
-    else:
-        coef = _weighted(r, lw) / n
-    return torch.einsum("...t,...td->...d", coef, g)
+        return torch.einsum("...t,...td->...d", coef, g)
+    plain = torch.einsum("...t,...td->...d", _weighted(r, lw) / n, g)
+    with torch.no_grad():
+        finite = torch.isfinite(plain)
+    if bool(finite.all()):
+        return plain
+    # entries where a weight or a product overflowed: sum (r / 2^a)(g / 2^b) exp(lw) around the largest
+    # log-weight, as the numpy version does (entries that were finite keep the plain value)
+    ka, kb = _pow2_exponent(r), _pow2_exponent(g)
+    u = ldexp(r, -ka).unsqueeze(-1) * ldexp(g, -kb)
+    robust = _weighted_sum(u, lw.unsqueeze(-1).expand(u.shape), dim=-2, divisor=float(n), exp2=ka + kb)
+    return torch.where(finite, plain, robust)
 
 
 def softmax_scores(logits: torch.Tensor, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -12,13 +12,20 @@ the conventions and references.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
 from reference_impls import losses as _np_losses
-from reference_impls._validation import check_scalar
-from reference_impls.torch._validation import as_bool_tensor, as_float_tensor, check_same_shape
+from reference_impls._validation import check_choice, check_scalar
+from reference_impls.torch._validation import (
+    as_bool_tensor,
+    as_float_tensor,
+    check_same_dtype,
+    check_same_shape,
+    ldexp,
+)
 
 __all__ = [
     "adaptive_kl_coefficient",
@@ -39,10 +46,17 @@ def _ratio_inputs(log_probs: Any, old_log_probs: Any, advantages: Any) -> tuple[
     old = as_float_tensor(old_log_probs, "old_log_probs")
     adv = as_float_tensor(advantages, "advantages")
     check_same_shape(log_probs=lp, old_log_probs=old, advantages=adv)
-    if old.dtype != lp.dtype or adv.dtype != lp.dtype:
-        raise ValueError(f"old_log_probs: expected dtype {lp.dtype} (the dtype of log_probs), got "
-                         f"{old.dtype} / advantages {adv.dtype}")
+    check_same_dtype(log_probs=lp, old_log_probs=old, advantages=adv)
     return lp, old, adv
+
+
+def _pow2_exponent(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Integer ``e`` with ``max |x| < 2**e`` over ``dim`` (kept), 0 where that max is 0 (no gradient)."""
+    with torch.no_grad():
+        if x.numel() == 0:
+            return torch.zeros((), dtype=torch.int64, device=x.device)
+        top = x.abs().amax() if dim is None else x.abs().amax(dim=dim, keepdim=True)
+        return torch.frexp(top).exponent.to(torch.int64)
 
 
 def _times(r: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -69,8 +83,9 @@ def clip_fraction(log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantag
     """0-d tensor (dtype of ``log_probs``); see :func:`reference_impls.losses.clip_fraction`."""
     lp, old, adv = _ratio_inputs(log_probs, old_log_probs, advantages)
     lo, hi = _np_losses.clip_bounds(clip_eps)
-    if definition not in _np_losses.CLIP_FRACTION_DEFINITIONS:
-        raise ValueError(f"definition: expected one of {_np_losses.CLIP_FRACTION_DEFINITIONS}, got {definition!r}")
+    check_choice(definition, "definition", _np_losses.CLIP_FRACTION_DEFINITIONS)
+    if lp.numel() == 0:
+        raise ValueError(f"log_probs: expected at least one element, got shape {tuple(lp.shape)}")
     m = torch.ones_like(lp, dtype=torch.bool) if mask is None else as_bool_tensor(mask, "mask", lp)
     if not bool(m.any()):
         raise ValueError("mask: expected at least one selected element, got an all-zero mask")
@@ -95,34 +110,52 @@ def kl_penalized_objective(log_probs: torch.Tensor, old_log_probs: torch.Tensor,
     lp, old, adv = _ratio_inputs(log_probs, old_log_probs, advantages)
     k = as_float_tensor(kl, "kl")
     check_same_shape(log_probs=lp, kl=k)
+    check_same_dtype(log_probs=lp, kl=k)
     if bool((k < -_np_losses.KL_ROUNDING_SLACK).any()):
         raise ValueError(f"kl: expected non-negative KL values (>= -{_np_losses.KL_ROUNDING_SLACK:g}), "
                          f"got minimum {float(k.min()):.3g}")
     b = check_scalar(beta, "beta", lo=0.0)
-    return _times(torch.exp(lp - old), adv) - b * k
+    out = _times(torch.exp(lp - old), adv) - b * k
+    with torch.no_grad():
+        bad = ~torch.isfinite(out)  # r A or beta kl overflowed: recompute those entries in log space
+    if not bool(bad.any()):
+        return out
+    with torch.no_grad():  # the overflowing entries carry no useful gradient; their value matches numpy's
+        la = (lp - old + torch.log(adv.abs()))[bad].double().cpu().numpy()
+        lb = (math.log(b) if b > 0 else -math.inf) + torch.log(k.clamp(min=0))[bad].double().cpu().numpy()
+        exact = _np_losses._exp_diff(la, torch.sign(adv)[bad].double().cpu().numpy(), lb)
+    fixed = torch.zeros_like(out)
+    fixed[bad] = torch.from_numpy(exact).to(dtype=out.dtype, device=out.device)
+    return torch.where(bad, fixed, out)
 
 
 def aggregate(values: torch.Tensor, mask: torch.Tensor, mode: str, *, norm_length: float | None = None) -> torch.Tensor:
     """0-d tensor; see :func:`reference_impls.losses.aggregate` (same modes and checks)."""
     v = as_float_tensor(values, "values", min_ndim=1)
     m = as_bool_tensor(mask, "mask", v)
-    if mode not in _np_losses.AGGREGATION_MODES:
-        raise ValueError(f"mode: expected one of {_np_losses.AGGREGATION_MODES}, got {mode!r}")
+    check_choice(mode, "mode", _np_losses.AGGREGATION_MODES)
     if v.shape[-1] == 0:
         raise ValueError(f"values: expected a non-empty time axis, got shape {tuple(v.shape)}")
+    if v.numel() == 0:
+        raise ValueError(f"values: expected at least one sequence, got shape {tuple(v.shape)}")
     lengths = m.sum(dim=-1)
     if bool((lengths == 0).any()):
         raise ValueError("mask: expected at least one unmasked token per sequence, got an all-zero row")
-    sums = torch.where(m, v, torch.zeros_like(v)).sum(dim=-1)
+    n = float(v.shape[-1]) if norm_length is None else check_scalar(norm_length, "norm_length", lo=0.0, lo_open=True)
+    # linear in v: reduce v / 2^e (exact) and scale back, so values near the dtype's limit do not overflow
+    zero = torch.zeros((), dtype=v.dtype, device=v.device)
+    e = _pow2_exponent(torch.where(m, v, zero))
+    sums = torch.where(m, ldexp(v, -e), zero).sum(dim=-1)
     lf = lengths.to(v.dtype)
     if mode == "token-mean":
-        return sums.sum() / lf.sum()
-    if mode == "seq-mean-token-mean":
-        return (sums / lf).mean()
-    if mode == "seq-mean-token-sum":
-        return sums.mean()
-    n = float(v.shape[-1]) if norm_length is None else check_scalar(norm_length, "norm_length", lo=0.0, lo_open=True)
-    return sums.mean() / n
+        out = sums.sum() / lf.sum()
+    elif mode == "seq-mean-token-mean":
+        out = (sums / lf).mean()
+    elif mode == "seq-mean-token-sum":
+        out = sums.mean()
+    else:
+        out = sums.mean() / n
+    return ldexp(out, e)
 
 
 def grpo_advantages(rewards: torch.Tensor, std: str | None = "sample", eps: float = 1e-6) -> torch.Tensor:
@@ -130,14 +163,19 @@ def grpo_advantages(rewards: torch.Tensor, std: str | None = "sample", eps: floa
     r = as_float_tensor(rewards, "rewards", min_ndim=1)
     g = r.shape[-1]
     e = check_scalar(eps, "eps", lo=0.0)
-    if std is not None and std not in _np_losses.STD_CONVENTIONS:
-        raise ValueError(f"std: expected None or one of {sorted(_np_losses.STD_CONVENTIONS)}, got {std!r}")
+    if std is not None and (not isinstance(std, str) or std not in _np_losses.STD_CONVENTIONS):
+        raise ValueError(f"std: expected None or one of {sorted(_np_losses.STD_CONVENTIONS)}, "
+                         f"got {type(std).__name__} {std!r:.80}")
     if g < 1 or (std is not None and _np_losses.STD_CONVENTIONS[std] == 1 and g < 2):
         raise ValueError(f"rewards: expected a group axis of size >= {2 if std else 1}, got shape {tuple(r.shape)}")
-    centred = r - r.mean(dim=-1, keepdim=True)
+    # per-group power-of-two scaling (exact), as in the numpy version: no overflow of mean or std
+    k = _pow2_exponent(r, dim=-1)
+    rs = ldexp(r, -k)
+    centred = rs - rs.mean(dim=-1, keepdim=True)
     if std is None:
-        return centred
-    s = torch.std(r, dim=-1, correction=_np_losses.STD_CONVENTIONS[std], keepdim=True) + e
+        return ldexp(centred, k)
+    eps_k = ldexp(torch.full_like(rs[..., :1], e), -k)
+    s = torch.std(rs, dim=-1, correction=_np_losses.STD_CONVENTIONS[std], keepdim=True) + eps_k
     if bool((s == 0).any()):
         raise ValueError("eps: expected eps > 0 when a group has zero spread (0/0), got eps = 0")
     return centred / s
@@ -149,8 +187,10 @@ def rloo_advantages(rewards: torch.Tensor) -> torch.Tensor:
     g = r.shape[-1]
     if g < 2:
         raise ValueError(f"rewards: expected a group axis of size >= 2, got shape {tuple(r.shape)}")
-    total = r.sum(dim=-1, keepdim=True)
-    return r - (total - r) / (g - 1)
+    k = _pow2_exponent(r, dim=-1)
+    rs = ldexp(r, -k)
+    total = rs.sum(dim=-1, keepdim=True)
+    return ldexp(rs - (total - rs) / (g - 1), k)
 
 
 def gspo_sequence_ratio(log_probs: torch.Tensor, old_log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -158,6 +198,7 @@ def gspo_sequence_ratio(log_probs: torch.Tensor, old_log_probs: torch.Tensor, ma
     lp = as_float_tensor(log_probs, "log_probs", min_ndim=1)
     old = as_float_tensor(old_log_probs, "old_log_probs", min_ndim=1)
     check_same_shape(log_probs=lp, old_log_probs=old)
+    check_same_dtype(log_probs=lp, old_log_probs=old)
     m = as_bool_tensor(mask, "mask", lp)
     lengths = m.sum(dim=-1)
     if bool((lengths == 0).any()):
@@ -173,6 +214,9 @@ def gspo_objective(log_probs: torch.Tensor, old_log_probs: torch.Tensor, advanta
     adv = as_float_tensor(advantages, "advantages")
     if adv.shape != s.shape:
         raise ValueError(f"advantages: expected shape {tuple(s.shape)} (one per sequence), got {tuple(adv.shape)}")
+    check_same_dtype(log_probs=s, advantages=adv)
+    if adv.device != s.device:
+        raise ValueError(f"advantages: expected device {s.device} (the device of log_probs), got {adv.device}")
     lo, hi = _np_losses.clip_bounds(clip_eps)
     clip_hi = (adv > 0) & (s > 1.0 + hi)
     clip_lo = (adv < 0) & (s < 1.0 - lo)

@@ -121,7 +121,12 @@ def sequence_mask_weights(learner_log_probs: Any, sampler_log_probs: Any, mask: 
 
 
 def gspo_ratio(log_probs: Any, old_log_probs: Any, mask: Any) -> torch.Tensor:
-    """GSPO's length-normalized ratio exp(mean of masked log-ratios); not an importance weight."""
+    """GSPO's length-normalized ratio exp(mean of masked log-ratios); not an importance weight.
+
+    E_old[s] ≤ 1 holds only when every response has the same number of policy tokens
+    (Jensen with one exponent 1/L); with variable lengths it can exceed 1. See
+    :func:`reference_impls.mismatch.gspo_ratio`.
+    """
     lr, m = _inputs(log_probs, old_log_probs, mask, names=("log_probs", "old_log_probs"))
     _check_rows(m)
     return torch.exp(lr.sum(dim=-1) / m.sum(dim=-1).to(lr.dtype))

@@ -12,10 +12,18 @@ from typing import Any
 
 import torch
 
-from reference_impls._validation import SIMPLEX_ATOL, check_nonneg_int, check_positive_int
+from reference_impls._validation import (
+    MAX_TABLE_ENTRIES,
+    SIMPLEX_ATOL,
+    check_count,
+    check_horizon,
+    check_positive_int,
+)
 from reference_impls.torch._validation import as_float_tensor
 
 __all__ = ["BatchedTrajectories", "sample_batched"]
+
+_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 @dataclass(frozen=True)
@@ -25,12 +33,41 @@ class BatchedTrajectories:
     states: torch.Tensor
     actions: torch.Tensor
 
+    def __post_init__(self) -> None:
+        for nm in ("states", "actions"):
+            x = getattr(self, nm)
+            if not isinstance(x, torch.Tensor) or x.dtype not in _INT_DTYPES:
+                raise ValueError(f"{nm}: expected an integer torch.Tensor, got "
+                                 f"{x.dtype if isinstance(x, torch.Tensor) else type(x).__name__}")
+            if x.ndim != 3:
+                raise ValueError(f"{nm}: expected a 3-d tensor [B, E, time], got shape {tuple(x.shape)}")
+            if x.numel() and int(x.min()) < 0:
+                raise ValueError(f"{nm}: expected non-negative indices, got minimum {int(x.min())}")
+        s, a = tuple(self.states.shape), tuple(self.actions.shape)
+        if s[:2] != a[:2] or s[2] != a[2] + 1:
+            raise ValueError(f"actions: expected shape (B, E, H) with states of shape (B, E, H + 1), got actions "
+                             f"{a} and states {s}")
+        if self.actions.device != self.states.device:
+            raise ValueError(f"actions: expected device {self.states.device} (that of states), "
+                             f"got {self.actions.device}")
+
     def gather(self, table: torch.Tensor, name: str = "table") -> torch.Tensor:
         """``table[b, s_t, a_t]`` per step, ``[B, E, H]``."""
+        if not isinstance(name, str):
+            raise ValueError(f"name: expected a string, got {type(name).__name__}")
         tab = as_float_tensor(table, name, ndim=3, finite=False)
         B = self.states.shape[0]
         if tab.shape[0] != B:
             raise ValueError(f"{name}: expected shape ({B}, S, A), got {tuple(tab.shape)}")
+        if tab.device != self.states.device:
+            raise ValueError(f"{name}: expected device {self.states.device} (that of the trajectories), "
+                             f"got {tab.device}")
+        if bool(torch.isnan(tab).any()):
+            raise ValueError(f"{name}: expected no NaN entries, got {int(torch.isnan(tab).sum())}")
+        for nm, idx, k in (("states", self.states[..., :-1], tab.shape[1]), ("actions", self.actions, tab.shape[2])):
+            if idx.numel() and int(idx.max()) >= k:
+                raise ValueError(f"{name}: expected shape ({B}, S, A) covering every index, got {tuple(tab.shape)} "
+                                 f"while {nm} reach {int(idx.max())}")
         b = torch.arange(B, device=tab.device)[:, None, None]
         return tab[b, self.states[..., :-1], self.actions]
 
@@ -76,8 +113,10 @@ def sample_batched(transitions: torch.Tensor, initial: torch.Tensor, policy: tor
                              f"got {t.dtype} on {t.device}")
     for nm, t in (("transitions", P), ("initial", mu), ("policy", pi)):
         _simplex(t, nm)
-    H = check_nonneg_int(horizon, "horizon")
+    H = check_horizon(horizon)
     E = check_positive_int(n_episodes, "n_episodes")
+    check_count("horizon" if H + 1 >= E else "n_episodes", {"H + 1": H + 1, "B": B, "n_episodes": E},
+                MAX_TABLE_ENTRIES, "a number of sampled states")
     if generator is not None:
         if not isinstance(generator, torch.Generator):
             raise ValueError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")

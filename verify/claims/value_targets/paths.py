@@ -140,6 +140,9 @@ def _returns_paths(fn: str, inp: Inputs, devices: list[str]) -> dict[str, Any]:
         for dev in devices:
             targs = [_t(a, dev) if isinstance(a, np.ndarray) else a for a in args]
             out[f"torch {dev}"] = getattr(TRET, fn)(*targs)
+            if dev == "cpu":  # method="auto" on CPU runs the compiled kernels: run the torch implementation too
+                for m in ("loop", "scan"):
+                    out[f"torch {dev} method={m}"] = getattr(TRET, fn)(*targs, method=m)
     return out
 
 
