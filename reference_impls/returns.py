@@ -27,7 +27,7 @@ inputs directly, validating in the same passes. Otherwise the inputs are prepare
 numpy operations and the recurrence is solved by :func:`reverse_linear_scan` (odd-even reduction
 over time, vectorized over the batch; a time-major whole-batch loop is available as
 ``method="loop"``). The plain per-element loops in :mod:`reference_impls._returns_loop` are the
-readable ground truth; tests and the path claims (``verify/claims/paths.py``) check that all agree.
+readable ground truth; tests and the path claims (``verify/claims/<family>/paths.py``) check that all agree.
 
 **Choosing the path per call.** Every public target takes the keyword
 ``backend="auto" | "numba" | "numpy" | "loop"``: ``"auto"`` (the default) is the numba kernels when

@@ -154,6 +154,6 @@ def test_escape_chain_plot_is_registered_and_deterministic() -> None:
         np.testing.assert_array_equal(l1.get_ydata(), l2.get_ydata())
     # the unsimplified CPI penalty coincides with the exact gap; TRPO eq. (44) is exactly twice it
     by_label = {ln.get_label(): np.asarray(ln.get_ydata()) for ln in ax1.lines}
-    gap = by_label["actual |eta - L| (exact)"]
+    gap = by_label["actual $|\\eta - L|$ (exact)"]
     np.testing.assert_allclose(by_label["CPI (unsimplified)"], gap, rtol=1e-12)
     np.testing.assert_allclose(by_label["TRPO eq. (44)"], 2 * gap, rtol=1e-12)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from reference_impls import importance as I
+from verify.claims._conformance_paths import torch_mirror_conforms
 from verify.claims._paths import Case, Inputs, _np_torch, _path_checks, _per_row, _rows2
 from verify.registry import Source, claim
 
@@ -97,10 +98,11 @@ claim(
     statement=r"Importance weights, prefix and trajectory weights, trajectory and per-decision IS, ordinary, "
               r"self-normalized and truncated IS and Kong's ESS, in numpy and in the torch mirror, equal their "
               r"definitions (Precup et al. 2000; Kong 1992) computed element by element, to $10^{-9}$ of scale.",
-    source=Source("Precup, Sutton & Singh 2000; Kong 1992; Ionides 2008; CONTRACT.md (execution paths)"),
+    source=Source("Precup, Sutton & Singh 2000; Kong 1992; Ionides 2008"
+                  "; the documented execution paths of reference_impls (backend= and the torch mirror)"),
     family="importance-sampling",
     kind="implementation",
     expected="verified",
-    checks=_path_checks(_is_cases, "importance-sampling paths"),
+    checks=(*_path_checks(_is_cases, "importance-sampling paths"), torch_mirror_conforms("importance")),
     conventions=("weights w = exp(log pi - log mu); samples on the last axis",),
 )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from reference_impls import divergences as D
+from verify.claims._conformance_paths import torch_mirror_conforms
 from verify.claims._paths import Case, Inputs, _kl_est_def, _np_torch, _path_checks, _per_row, _with
 from verify.registry import Source, claim
 
@@ -69,10 +70,11 @@ claim(
               r"estimators k1 $= -\log r$, k2 $= \frac12(\log r)^2$, k3 $= (r-1) - \log r$ with "
               r"$r = q(x)/p(x)$, $x \sim p$ (Schulman 2020), in numpy and in the torch mirror, equal their "
               r"definitions to $10^{-9}$ of scale.",
-    source=Source("Schulman 2020, 'Approximating KL divergence'; CONTRACT.md (execution paths)"),
+    source=Source("Schulman 2020, 'Approximating KL divergence'"
+                  "; the documented execution paths of reference_impls (backend= and the torch mirror)"),
     family="kl-estimators",
     kind="implementation",
     expected="verified",
-    checks=_path_checks(_div_cases, "divergence paths"),
+    checks=(*_path_checks(_div_cases, "divergence paths"), torch_mirror_conforms("divergences")),
     conventions=("KL(p||q) in nats; TV = 1/2 L1",),
 )

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from reference_impls import mismatch as MM
+from verify.claims._conformance_paths import torch_mirror_conforms
 from verify.claims._paths import Case, Inputs, _np_torch, _path_checks
 from verify.registry import Source, claim
 
@@ -74,10 +75,11 @@ claim(
     statement=r"Token IS weights (plain and truncated), sequence IS weights $\prod_t \rho_t$ over policy tokens "
               r"(plain and truncated), masked IS and GSPO's geometric-mean ratio, in numpy and in the torch mirror, "
               r"equal their definitions token by token, to $10^{-9}$ of scale.",
-    source=Source("Ionides 2008; Zheng et al. 2025 (GSPO); CONTRACT.md (execution paths)"),
+    source=Source("Ionides 2008; Zheng et al. 2025 (GSPO)"
+                  "; the documented execution paths of reference_impls (backend= and the torch mirror)"),
     family="mismatch",
     kind="implementation",
     expected="verified",
-    checks=_path_checks(_mm_cases, "mismatch paths"),
+    checks=(*_path_checks(_mm_cases, "mismatch paths"), torch_mirror_conforms("mismatch")),
     conventions=("rho_t = pi/mu on policy tokens (mask 1), environment tokens excluded",),
 )

@@ -134,7 +134,8 @@ claim(
     statement=r"b(c)=\mathbb E_{y\sim\mu}\Big[\sum_t\min(\rho_t,c)\,R(y)\,\nabla\log\pi(y_t|y_{<t})\Big]-\nabla J"
               r"\ \text{is piecewise linear in } c \text{ (breakpoints at the token ratios } \rho_t\text{)},\ "
               r"b(c)=c\,\mathbb E_\mu[g_{naive}]-\nabla J\ (c\le\min\rho),\ b(c)=b_{token\text{-}IS}\ (c\ge\max\rho)",
-    source=Source("CLAIMS-CATALOGUE G (token-level TIS, the per-token ratio min(rho_t, C))"),
+    source=Source("Yao et al. (2025), 'Your efficient RL framework secretly brings you off-policy RL training' "
+                  "(TIS blog): token-level truncated importance sampling, the per-token ratio min(rho_t, C)"),
     family=FAMILY,
     expected="verified",
     checks=(token_tis_exact, token_tis_high_precision),

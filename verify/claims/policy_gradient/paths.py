@@ -96,7 +96,7 @@ claim(
               r"in numpy and in the torch mirror (linear solves), equal the truncated power series of their "
               r"definitions, to $10^{-9}$ of scale.",
     source=Source("Sutton et al. 1999, Theorem 1; Kakade & Langford 2002; Schulman et al. 2015, eq. 3; "
-                  "CONTRACT.md (execution paths)"),
+                  "the documented execution paths of reference_impls (backend= and the torch mirror)"),
     family="policy-gradient",
     kind="implementation",
     expected="verified",

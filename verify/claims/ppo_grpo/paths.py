@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from reference_impls import losses as L
+from verify.claims._conformance_paths import torch_mirror_conforms
 from verify.claims._paths import Case, Inputs, _np_torch, _path_checks, _rows2, _scalar_def, _torch_mod, _with
 from verify.registry import Source, claim
 
@@ -162,10 +163,10 @@ claim(
               r"no std) and RLOO advantages, GSPO's sequence ratio and PPO's adaptive KL rule, in numpy and in the "
               r"torch mirror, equal their definitions element by element, to $10^{-9}$ of scale.",
     source=Source("Schulman et al. 2017, eqs. 7-8; Ye et al. 2020; Shao et al. 2024; Zheng et al. 2025; "
-                  "CONTRACT.md (execution paths)"),
+                  "the documented execution paths of reference_impls (backend= and the torch mirror)"),
     family="ppo-grpo",
     kind="implementation",
     expected="verified",
-    checks=_path_checks(_losses_cases, "loss paths"),
+    checks=(*_path_checks(_losses_cases, "loss paths"), torch_mirror_conforms("losses")),
     conventions=("r = exp(log_probs - old_log_probs); objectives are maximised",),
 )

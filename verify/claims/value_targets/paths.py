@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from reference_impls import returns as R
+from verify.claims._conformance_paths import returns_paths_conform
 from verify.claims._paths import Case, Inputs, _path_checks, _t
 from verify.registry import Source, claim
 
@@ -214,11 +215,11 @@ claim(
               r"`--device cuda`) equals the direct sums of the papers (GAE eq. 16, V-trace eq. 1, Retrace eq. 3) "
               r"with Gymnasium episode ends, to $10^{-9}$ of the result's scale.",
     source=Source("Schulman et al. 2016, eq. 16; Espeholt et al. 2018, eq. 1; Munos et al. 2016, eq. 3; "
-                  "CONTRACT.md (execution paths)"),
+                  "the documented execution paths of reference_impls (backend= and the torch mirror)"),
     family="value-targets",
     kind="implementation",
     expected="verified",
-    checks=_path_checks(_returns_cases, "returns paths"),
+    checks=(*_path_checks(_returns_cases, "returns paths"), returns_paths_conform),
     conventions=("terminated: no bootstrap; truncated and the last step: bootstrap from next_values",
                  "log_rhos = log pi - log mu; levels may be inf"),
     notes="A fault planted in one path only (a numba kernel, the numpy fallback, the loop ground truth, or the "
