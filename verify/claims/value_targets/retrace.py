@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any
 
@@ -144,9 +145,8 @@ def retrace_def_direct_sum(ctx: Context) -> Evidence:
     torch: Any = None
     TR: Any = None
     try:
-        import torch
-
-        from reference_impls.torch import returns as TR
+        torch = importlib.import_module("torch")
+        TR = importlib.import_module("reference_impls.torch.returns")
     except ImportError:  # pragma: no cover - torch is installed in CI
         torch = None
 
