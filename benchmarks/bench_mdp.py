@@ -70,7 +70,7 @@ def run(quick: bool = False) -> str:
            f"### Batched exact evaluation: S = {S}, A = {A}, {n:,} MDPs, float64, one thread for torch", "",
            "| implementation | µs per MDP | speed-up vs loop |", "|---|---|---|"]
     out += [f"| {name} | {t * 1e6:.2f} | {r:.1f}× |" for name, t, r in rows]
-    out += ["", "Target ≤ 10 µs per MDP (PERF.md anchors: 5–8 µs batched numpy/torch).", ""]
+    out += ["", "Target ≤ 10 µs per MDP (published reference points: 5–8 µs batched numpy/torch).", ""]
 
     # enumeration
     S, A, H = 3, 2, (6 if quick else 8)
@@ -88,6 +88,6 @@ def run(quick: bool = False) -> str:
             f"| time | {t_enum * 1e3:.1f} ms |",
             f"| memory-traffic anchor (copy of the same {nbytes / 1e6:.0f} MB) | {t_copy * 1e3:.1f} ms |",
             f"| enumeration / anchor | {t_enum / t_copy:.1f}× |", "",
-            "Target ≥ 25M trajectories/s (PERF.md anchors: 26M/s vectorized numpy breadth-first, "
+            "Target ≥ 25M trajectories/s (published reference points: 26M/s vectorized numpy breadth-first, "
             "57M/s a compiled depth-first kernel)."]
     return "\n".join(out)

@@ -676,7 +676,7 @@ CHECKS: list[PeerCheck] = [
               _torchrl_gae(0),
               note="float64 inputs are not computed in float64: torchrl forms the discount factors as "
                    "gamma * (~done).int(), a tensor of torch's default dtype (float32 unless the user sets "
-                   "torch.set_default_dtype(torch.float64)); PEERS.md section 5.3 saw the same 1e-6-level errors."),
+                   "torch.set_default_dtype(torch.float64)), hence errors at the 1e-6 level."),
     PeerCheck("torchrl", "torchrl generalized_advantage_estimate -> value_target", "returns.lambda_returns",
               "as above, output 1; next_values[t] = values[t+1] inside episodes", _torchrl_gae(1)),
     PeerCheck("torchrl", "torchrl vec_generalized_advantage_estimate -> advantage", "returns.gae",
@@ -754,7 +754,7 @@ NOT_CHECKED = [
     ("trl", "GRPOTrainer._compute_loss (PPO/GRPO clip, k3 KL, TIS/MIS, GSPO)",
      "TRL's loss, KL and importance corrections exist only inside the bound method GRPOTrainer._compute_loss, "
      "which needs a trainer (model, accelerator, tokenizer); it has no standalone function a user could pass to "
-     "check. PEERS.md cross-checked it through a stub trainer that depends on private attributes; a conformance "
+     "check. Cross-checking it needs a stub trainer that depends on private attributes; a conformance "
      "row would test that stub, not TRL."),
 ]
 

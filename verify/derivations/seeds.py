@@ -848,7 +848,8 @@ def mt_is(ctx: Context) -> list[Comparison]:
 derivation(
     id="DERIV-MISMATCH-TRAJ-IS",
     title="Trajectory-level IS removes the learner-sampler mismatch, single- and multi-turn",
-    source=Source("Score-function identity and importance sampling; CLAIMS-CATALOGUE G (MISMATCH-MULTITURN-TRAJ-IS)"),
+    source=Source("Score-function identity and importance sampling over whole trajectories "
+                  "(the claim MISMATCH-MULTITURN-TRAJ-IS)"),
     expected="verified",
     proves=("MISMATCH-MULTITURN-TRAJ-IS", "SEED-000-KEY-TAKEAWAY-CORRECTED"),
     steps=(
