@@ -202,6 +202,19 @@ def test_list_and_claim_modules_work_without_matplotlib():
     assert "PDL" in p.stdout
 
 
+def test_run_without_matplotlib_fails_before_running_unless_no_plots(tmp_path):
+    e = {k: v for k, v in os.environ.items() if k != "PGV_CLAIM_MODULES"}
+    p = subprocess.run([sys.executable, "-c", _NO_MPL, "run", "PDL", "--profile", "debug", "--report-dir",
+                        str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT, env=e, timeout=300)
+    assert p.returncode == 2 and "matplotlib" in p.stderr and "--no-plots" in p.stderr, p.stderr
+    assert "PDL:" not in p.stderr  # refused before any claim ran
+    p = subprocess.run([sys.executable, "-c", _NO_MPL, "run", "PDL", "--profile", "debug", "--report-dir",
+                        str(tmp_path / "r"), "--no-plots"], capture_output=True, text=True, cwd=ROOT, env=e,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "r" / "claims.json").exists()
+
+
 def test_run_help_names_json_and_report_dir_and_device_scope():
     p = run("run", "--help")
     assert p.returncode == 0

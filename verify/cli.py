@@ -16,6 +16,7 @@ claim metadata comes from the static index in :mod:`verify.catalog`.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -221,6 +222,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         report_dir = None
     if report_dir is not None:
         check_report_dir(report_dir)
+        if not args.no_plots and not _importable("matplotlib"):
+            raise UsageError("--report-dir: the report's figures need matplotlib, which is not installed; install "
+                             "the `reports` extra (pip install -e '.[reports]') or pass --no-plots")
 
     from verify.engine import run_claims
     from verify.registry import PROFILES
@@ -258,6 +262,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if derivs:
             print("\n" + "\n".join(summary_table(derivs)))
     return 0 if all(r.matches for r in results) and all(d.matches for d in derivs) else 1
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _require_cuda() -> None:
