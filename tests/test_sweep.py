@@ -108,3 +108,22 @@ def test_make_executor_validates():
         engine.make_executor("process", workers=0)
     assert isinstance(engine.make_executor("process", workers=1), engine.SequentialExecutor)
     assert isinstance(engine.make_executor("process", workers=2), engine.ProcessPoolExecutor)
+
+
+def test_task_records_are_json_even_with_numpy_figures(monkeypatch):
+    """A check that returns numpy scalars (np.bool_ passed, np.float64 figures) must not break the sweep's
+    tasks.jsonl (found by a 10-seed sweep: 'Object of type bool is not JSON serializable')."""
+    import numpy as np
+
+    from verify import sweep as SW
+    from verify.engine import ClaimResult
+    from verify.registry import Evidence
+
+    ev = Evidence("exact", np.True_, "numpy-typed", {"ratio": np.float64(0.5), "ok": np.bool_(True)})
+    fake = ClaimResult(id="PDL", title="t", family="policy-gradient", kind="theorem", status="verified",
+                       expected="verified", evidence=[ev])
+    monkeypatch.setattr(SW, "run_claim", lambda *a, **k: fake)
+    rec = SW.run_task(SW.SweepTask("PDL", 0, "debug"))
+    assert json.loads(json.dumps(rec))["methods"][0] == {"check": "", "kind": "exact", "passed": True,
+                                                         "summary": "numpy-typed",
+                                                         "figures": {"ratio": 0.5, "ok": True}}

@@ -92,7 +92,7 @@ class Evidence:
         out: dict[str, Any] = {
             "check": self.check,
             "kind": self.kind,
-            "passed": self.passed,
+            "passed": None if self.passed is None else bool(self.passed),  # numpy bools are not JSON
             "summary": self.summary,
             "figures": _jsonable(self.figures),
         }

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from verify.engine import Executor, SequentialExecutor, resolve_ids, run_claim
-from verify.registry import PROFILES, STATUSES, load_all
+from verify.registry import PROFILES, STATUSES, _jsonable, load_all
 
 SWEEP_SCHEMA_VERSION = 1
 TASKS_FILE = "tasks.jsonl"
@@ -57,7 +57,7 @@ def run_task(task: SweepTask) -> dict[str, Any]:
         "seed": task.seed,
         "status": res.status,
         "expected": res.expected,
-        "methods": [e.to_json() for e in res.evidence],
+        "methods": _jsonable([e.to_json() for e in res.evidence]),
     }
 
 
