@@ -242,6 +242,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
         f"{s['tasks']} tasks. **{s['tasks_differing']}** task(s) in **{s['claims_differing']}** claim(s) gave a "
         "verdict other than the expected one.",
         "",
+        f"Reproduce: `python -m verify sweep --seeds {seeds['count']} --first-seed {seeds['first']} "
+        f"--profile {doc['profile']}" + ("" if doc["device"] == "cpu" else f" --device {doc['device']}")
+        + " --out DIR` (add `--executor dask --workers N` to spread it over processes).",
+        "",
         "| claim | expected | seeds | verdicts | differing seeds |",
         "|---|---|---|---|---|",
     ]
