@@ -86,7 +86,7 @@ def test_summary_names_differing_seeds_extremes_and_false_alarms():
     assert c["figure_extremes"]["c.worst_ratio"] == {"min": 0.5, "min_seed": 0, "max": 0.9, "max_seed": 1}
     assert c["monte_carlo"]["c"] == {"runs": 3, "rejections": 1, "undecided": 0, "alpha": 1e-4}
     md = render_markdown(doc)
-    assert "| [PDL](#pdl) | verified | 3 | verified 2, refuted 1 | 1 |" in md
+    assert "| [PDL](#pdl) | verified | 3 | verified 2, refuted 1 | 1 |" in md and '<a id="pdl"></a>' in md
     assert "python -m verify run PDL --profile ci --seed 1" in md
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -218,6 +219,10 @@ def summarize(records: Sequence[dict[str, Any]], *, profile: str, device: str = 
     }
 
 
+def _anchor(claim_id: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", claim_id.lower())
+
+
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
@@ -249,17 +254,23 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "| claim | expected | seeds | verdicts | differing seeds |",
         "|---|---|---|---|---|",
     ]
+    def heads_of(c: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in c["figure_extremes"].items() if _is_headline(k)}
+
+    def has_section(c: dict[str, Any]) -> bool:
+        return bool(c["differs"] or heads_of(c) or c["monte_carlo"])
+
     for c in doc["claims"]:
         verdicts = ", ".join(f"{k} {v}" for k, v in c["counts"].items())
         diff = ", ".join(str(d["seed"]) for d in c["differs"][:10]) + (" …" if len(c["differs"]) > 10 else "")
-        lines.append(f"| [{c['id']}](#{c['id'].lower()}) | {c['expected']} | {c['seeds_run']} | {verdicts} | "
-                     f"{diff or '—'} |")
+        name = f"[{c['id']}](#{_anchor(c['id'])})" if has_section(c) else c["id"]
+        lines.append(f"| {name} | {c['expected']} | {c['seeds_run']} | {verdicts} | {diff or '—'} |")
     lines.append("")
     for c in doc["claims"]:
-        heads = {k: v for k, v in c["figure_extremes"].items() if _is_headline(k)}
-        if not (c["differs"] or heads or c["monte_carlo"]):
+        heads = heads_of(c)
+        if not has_section(c):
             continue
-        lines += [f"## {c['id']}", "", c["title"], ""]
+        lines += [f'<a id="{_anchor(c["id"])}"></a>', "", f"## {c['id']}", "", c["title"], ""]
         for d in c["differs"]:
             why = d["reason"] or {}
             lines.append(f"- seed {d['seed']}: **{d['status']}** — {why.get('summary', '')} "
