@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_returns (the shared same-bytes anchors)
 
 from reference_impls import _returns_loop as RL
 from reference_impls import returns as R
@@ -142,36 +143,13 @@ class Impl:
 # --------------------------------------------------------------------------- the anchor (same bytes)
 
 
-_ANCHORS: dict[str, Any] = {}
-
-
 def anchors() -> dict[str, Any] | None:
-    """Compiled elementwise passes with GAE's and V-trace's memory traffic (None without numba)."""
-    if _ANCHORS:
-        return _ANCHORS
-    numba, _ = import_peer("numba")
-    if numba is None:
-        return None
-    jit = numba.njit(nogil=True)
+    """Compiled elementwise passes with GAE's and V-trace's memory traffic (None without numba): the
+    same-bytes anchors of :mod:`bench_returns`, so both benchmarks divide by the same pass."""
+    from bench_returns import _anchors
 
-    @jit
-    def three(a: np.ndarray, b: np.ndarray, c: np.ndarray, te: np.ndarray, tr: np.ndarray, out: np.ndarray) -> None:
-        B, T = a.shape
-        for i in range(B):
-            for t in range(T):
-                out[i, t] = a[i, t] + b[i, t] + c[i, t] + (te[i, t] ^ tr[i, t])
-
-    @jit
-    def four_two(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, te: np.ndarray, tr: np.ndarray,
-                 o1: np.ndarray, o2: np.ndarray) -> None:
-        B, T = a.shape
-        for i in range(B):
-            for t in range(T):
-                o1[i, t] = a[i, t] + b[i, t] + (te[i, t] ^ tr[i, t])
-                o2[i, t] = c[i, t] + d[i, t]
-
-    _ANCHORS.update(gae=three, vtrace=four_two)
-    return _ANCHORS
+    an = _anchors()
+    return None if an is None else {"gae": an["three"], "vtrace": an["four_two"]}
 
 
 # --------------------------------------------------------------------------- the plain torch loop

@@ -99,6 +99,16 @@ def batched_tables(transitions: Any, initial: Any, policy: Any) -> tuple[np.ndar
     return P, mu, pi
 
 
+def _cdf_rows(P: np.ndarray, mu: np.ndarray, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cumulative tables both paths draw from, one row per distribution, the last entry dropped (never
+    compared): the policy ``[B*S, A-1]`` (row ``b*S + s``), the dynamics ``[B*S*A, S-1]`` (row
+    ``(b*S + s)*A + a``) and the start distribution ``[B, S-1]``."""
+    B, S, A, _ = P.shape
+    return (np.cumsum(pi, axis=-1)[..., :-1].reshape(B * S, A - 1),
+            np.cumsum(P, axis=-1)[..., :-1].reshape(B * S * A, S - 1),
+            np.cumsum(mu, axis=-1)[:, :-1])
+
+
 def _count_draw(cdf_cols: np.ndarray, row: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Inverse-CDF index per episode: ``#{k : cdf_cols[k, row] <= u}``.
 
@@ -141,10 +151,7 @@ def sample_batched(transitions: Any, initial: Any, policy: Any, horizon: int, n_
     if backend == "numba" or (backend == "auto" and _NB is not None):
         return _sample_compiled(P, mu, pi, H, E, rng)
     B, S, A, _ = P.shape
-    # Flat CDF tables: row index b*S + s for the policy, (b*S + s)*A + a for the dynamics.
-    cdf_pi = np.ascontiguousarray(np.cumsum(pi, axis=-1)[..., :-1].reshape(B * S, A - 1).T)
-    cdf_P = np.ascontiguousarray(np.cumsum(P, axis=-1)[..., :-1].reshape(B * S * A, S - 1).T)
-    cdf_0 = np.ascontiguousarray(np.cumsum(mu, axis=-1)[:, :-1].T)  # [S-1, B]
+    cdf_pi, cdf_P, cdf_0 = (np.ascontiguousarray(c.T) for c in _cdf_rows(P, mu, pi))  # column-major
     M = B * E
     episode_mdp = np.repeat(np.arange(B, dtype=np.int64), E)
     base = episode_mdp * S  # row offset b*S of every episode
@@ -165,9 +172,7 @@ def _sample_compiled(P: np.ndarray, mu: np.ndarray, pi: np.ndarray, H: int, E: i
     """The numba path of :func:`sample_batched` (validated inputs; same draws as the numpy path)."""
     assert _NB is not None
     B, S, A, _ = P.shape
-    cdf_pi = np.ascontiguousarray(np.cumsum(pi, axis=-1)[..., :-1].reshape(B * S, A - 1))
-    cdf_P = np.ascontiguousarray(np.cumsum(P, axis=-1)[..., :-1].reshape(B * S * A, S - 1))
-    cdf_0 = np.ascontiguousarray(np.cumsum(mu, axis=-1)[:, :-1])
+    cdf_pi, cdf_P, cdf_0 = (np.ascontiguousarray(c) for c in _cdf_rows(P, mu, pi))  # row-major
     M = B * E
     episode_mdp = np.repeat(np.arange(B, dtype=np.int64), E)
     base = episode_mdp * S

@@ -17,6 +17,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,8 @@ def claims_meta() -> Catalog:
 
     reg = load_all()
     return Catalog([_meta(reg[i]) for i in ordered_ids(reg)], from_index=False)
+
+
+def anchor(item_id: str) -> str:
+    """The markdown anchor of a claim or derivation id on a report page (lower case, other characters '-')."""
+    return re.sub(r"[^a-z0-9-]", "-", item_id.lower())

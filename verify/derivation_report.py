@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from verify.catalog import anchor
 from verify.derivation import DerivationResult, derivation_entry, load_derivations, run_derivations
 from verify.registry import load_all
 
@@ -79,10 +80,6 @@ def graph_summary(results: Iterable[DerivationResult]) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- markdown
-
-
-def anchor(i: str) -> str:
-    return re.sub(r"[^a-z0-9-]", "-", i.lower())
 
 
 def _node(i: str) -> str:

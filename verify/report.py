@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from verify.catalog import plugin_modules
+from verify.catalog import anchor, plugin_modules
 from verify.derivation import DerivationResult
 from verify.derivation_report import claim_links, derivation_files, graph_summary, mermaid_lines
 from verify.engine import ClaimResult
@@ -353,10 +353,6 @@ def md_text(s: str) -> str:
     """Plain text (a title, a quote) as markdown that renders literally: markdown and HTML
     characters escaped, one line. Text from claims.json never becomes markup or a link."""
     return _MD_SPECIAL.sub(r"\\\1", str(s).replace("&", "&amp;")).replace("\n", " ")
-
-
-def anchor(claim_id: str) -> str:
-    return re.sub(r"[^a-z0-9-]", "-", claim_id.lower())
 
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from verify.catalog import anchor
 from verify.engine import Executor, SequentialExecutor, resolve_ids, run_claim
 from verify.registry import PROFILES, STATUSES, _jsonable, load_all
 
@@ -219,10 +219,6 @@ def summarize(records: Sequence[dict[str, Any]], *, profile: str, device: str = 
     }
 
 
-def _anchor(claim_id: str) -> str:
-    return re.sub(r"[^a-z0-9-]", "-", claim_id.lower())
-
-
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
@@ -263,14 +259,14 @@ def render_markdown(doc: dict[str, Any]) -> str:
     for c in doc["claims"]:
         verdicts = ", ".join(f"{k} {v}" for k, v in c["counts"].items())
         diff = ", ".join(str(d["seed"]) for d in c["differs"][:10]) + (" …" if len(c["differs"]) > 10 else "")
-        name = f"[{c['id']}](#{_anchor(c['id'])})" if has_section(c) else c["id"]
+        name = f"[{c['id']}](#{anchor(c['id'])})" if has_section(c) else c["id"]
         lines.append(f"| {name} | {c['expected']} | {c['seeds_run']} | {verdicts} | {diff or '—'} |")
     lines.append("")
     for c in doc["claims"]:
         heads = heads_of(c)
         if not has_section(c):
             continue
-        lines += [f'<a id="{_anchor(c["id"])}"></a>', "", f"## {c['id']}", "", c["title"], ""]
+        lines += [f'<a id="{anchor(c["id"])}"></a>', "", f"## {c['id']}", "", c["title"], ""]
         for d in c["differs"]:
             why = d["reason"] or {}
             lines.append(f"- seed {d['seed']}: **{d['status']}** — {why.get('summary', '')} "
