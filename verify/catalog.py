@@ -160,3 +160,8 @@ def claims_meta() -> Catalog:
 def anchor(item_id: str) -> str:
     """The markdown anchor of a claim or derivation id on a report page (lower case, other characters '-')."""
     return re.sub(r"[^a-z0-9-]", "-", item_id.lower())
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 claim"``, ``"2 claims"`` (``many`` for an irregular plural)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"

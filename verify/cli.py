@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
-from verify.catalog import PLUGIN_VAR, Catalog, claims_meta, listed_families, plugin_modules
+from verify.catalog import PLUGIN_VAR, Catalog, claims_meta, listed_families, plugin_modules, plural
 
 if TYPE_CHECKING:
     from verify.engine import ClaimResult
@@ -46,10 +46,6 @@ class UsageError(Exception):
 
 class Terminated(KeyboardInterrupt):
     """Raised in the main thread by the SIGTERM handler (so cleanup runs as for Ctrl-C)."""
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 # --------------------------------------------------------------------------- command table

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from verify.catalog import anchor, plugin_modules
+from verify.catalog import anchor, plugin_modules, plural
 from verify.derivation import DerivationResult
 from verify.derivation_report import claim_links, derivation_files, graph_summary, mermaid_lines
 from verify.engine import ClaimResult
@@ -470,10 +470,6 @@ def render_index(doc: dict[str, Any]) -> str:
     lines += [f"| {k} | {v} |" for k, v in doc["environment"].items()]
     lines.append("")
     return "\n".join(lines)
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def claim_href(c: dict[str, Any], from_family: str | None = None) -> str:
