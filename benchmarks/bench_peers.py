@@ -346,7 +346,11 @@ def verify(impls: list[Impl], ref: dict[str, np.ndarray]) -> None:
 
 def time_interleaved(impls: list[Impl], repeats: int, target_s: float = TARGET_S) -> None:
     """Fill ``impl.times`` with ``repeats`` per-call times, repeat k running every implementation once in an
-    order rotated by k; one run is as many calls as fill about ``target_s`` seconds."""
+    order rotated by k; one run is as many calls as fill about ``target_s`` seconds, after at least 5 ms
+    of untimed calls (so that none is timed cold: inputs evicted by the implementation before it, or vector
+    units still warming up after scalar code; the module docstring of ``bench_returns`` gives the measurement)."""
+    from bench_returns import warm_up
+
     live = [i for i in impls if i.fn is not None]
     calls = []
     for impl in live:
@@ -362,6 +366,7 @@ def time_interleaved(impls: list[Impl], repeats: int, target_s: float = TARGET_S
             impl, m = live[idx], calls[idx]
             fn = impl.fn
             assert fn is not None
+            warm_up(fn)  # untimed: inputs in cache, vector units at full speed (bench_returns.warm_up)
             t0 = time.process_time()
             for _ in range(m):
                 fn()

@@ -376,11 +376,17 @@ def lambda_returns_kernel(r: np.ndarray, v: np.ndarray, nv: np.ndarray, te: np.n
         bad |= _gae_fill(r, v, nv, te, tr, g, out, anyend, b0, nb, T)
         if _scan_const_tile(out, te, tr, anyend, a, b0, nb, T, gl):  # an overflow: redo selecting
             _gae_redo(r, v, nv, te, tr, g, gl, out, anyend, b0, nb, T)
-        for j in range(nb):
-            i = b0 + j
-            for t in range(T):
-                out[i, t] += v[i, t]
+        _add_rows(out, v, b0, nb, T)
     return 1 if bad else 0
+
+
+@_jit_inline
+def _add_rows(out: np.ndarray, x: np.ndarray, b0: int, nb: int, T: int) -> None:
+    """``out += x`` on the tile's rows (the baseline back onto the recurrence's result)."""
+    for j in range(nb):
+        i = b0 + j
+        for t in range(T):
+            out[i, t] += x[i, t]
 
 
 @_jit_inline
@@ -429,19 +435,26 @@ def vtrace_kernel(r: np.ndarray, v: np.ndarray, nv: np.ndarray, lr: np.ndarray, 
         bad |= _vtrace_fill(r, v, nv, lr, te, tr, g, gl, rho_bar, c_bar, vs, pg, a, ratio, bits, b0, nb, T)
         if _scan_tile(vs, a, b0, nb, T):  # vs - values; an overflow: redo selecting (module docstring)
             _vtrace_redo(r, v, nv, lr, te, tr, g, gl, rho_bar, c_bar, vs, pg, a, ratio, bits, b0, nb, T)
-        for j in range(nb):
-            i = b0 + j
-            # pg_t = min(pg_rho_bar, ratio_t) (r_t + gamma vs_{t+1} - values[t]) inside an episode, its TD error
-            # (in pg) at an end: next_values[t] drops out inside (never td_t + gamma (vs_{t+1} - next_values[t]))
-            for t in range(T - 1):
-                inside = r[i, t] + _times(g, vs[i, t + 1] + v[i, t + 1]) - v[i, t]
-                adv = pg[i, t] if te[i, t] | tr[i, t] else inside
-                pg[i, t] = _times(min(pg_rho_bar, ratio[j, t]), adv)
-                vs[i, t] += v[i, t]
-            t = T - 1
-            pg[i, t] = _times(min(pg_rho_bar, ratio[j, t]), pg[i, t])
-            vs[i, t] += v[i, t]
+        _vtrace_finish(r, v, te, tr, g, pg_rho_bar, vs, pg, ratio, b0, nb, T)
     return 1 if bad else 0
+
+
+@_jit_inline
+def _vtrace_finish(r: np.ndarray, v: np.ndarray, te: np.ndarray, tr: np.ndarray, g: float, pg_rho_bar: float,
+                   vs: np.ndarray, pg: np.ndarray, ratio: np.ndarray, b0: int, nb: int, T: int) -> None:
+    """The tile's pg advantages (``pg`` holds the TD errors) and ``vs`` (holds ``vs - values``)."""
+    for j in range(nb):
+        i = b0 + j
+        # pg_t = min(pg_rho_bar, ratio_t) (r_t + gamma vs_{t+1} - values[t]) inside an episode, its TD error
+        # (in pg) at an end: next_values[t] drops out inside (never td_t + gamma (vs_{t+1} - next_values[t]))
+        for t in range(T - 1):
+            inside = r[i, t] + _times(g, vs[i, t + 1] + v[i, t + 1]) - v[i, t]
+            adv = pg[i, t] if te[i, t] | tr[i, t] else inside
+            pg[i, t] = _times(min(pg_rho_bar, ratio[j, t]), adv)
+            vs[i, t] += v[i, t]
+        t = T - 1
+        pg[i, t] = _times(min(pg_rho_bar, ratio[j, t]), pg[i, t])
+        vs[i, t] += v[i, t]
 
 
 @_jit_inline
@@ -488,8 +501,5 @@ def retrace_kernel(r: np.ndarray, q: np.ndarray, nq: np.ndarray, lr: np.ndarray,
         bad |= _retrace_fill(r, q, nq, lr, te, tr, g, gl, c_bar, out, a, ratio, bits, b0, nb, T)
         if _scan_tile(out, a, b0, nb, T):  # target - q_values; an overflow: redo selecting (module docstring)
             _retrace_redo(r, q, nq, lr, te, tr, g, gl, c_bar, out, a, ratio, bits, b0, nb, T)
-        for j in range(nb):
-            i = b0 + j
-            for t in range(T):
-                out[i, t] += q[i, t]
+        _add_rows(out, q, b0, nb, T)
     return 1 if bad else 0

@@ -134,6 +134,8 @@ def check_simplex(p: np.ndarray, name: str, *, atol: float = SIMPLEX_ATOL) -> np
 
 def check_gamma(gamma: Any, name: str = "gamma", *, allow_one: bool = False) -> float:
     """Return ``gamma`` as a float after checking it lies in [0, 1) (or [0, 1] if allowed)."""
+    if type(gamma) is float and 0.0 <= gamma and (gamma <= 1.0 if allow_one else gamma < 1.0):
+        return gamma  # the common case, answered at once (NaN fails both comparisons; the checks below agree)
     if isinstance(gamma, bool | np.bool_ | str | bytes | complex | np.complexfloating) or gamma is None:
         raise ValueError(f"{name}: expected a real number, got {_describe(gamma)}")
     if np.ndim(gamma) != 0:

@@ -210,6 +210,8 @@ def _check_unit(x: Any, name: str) -> float:
 
 def _check_level(x: Any, name: str) -> float:
     """A truncation level: a non-negative scalar, ``inf`` allowed (no clipping)."""
+    if type(x) is float and x >= 0.0:
+        return x  # the common case, answered at once (NaN fails the comparison; the checks below agree)
     if isinstance(x, bool | np.bool_) or np.ndim(x) != 0:
         raise ValueError(f"{name}: expected a non-negative real scalar (inf allowed), got {x!r}")
     try:

@@ -165,3 +165,37 @@ def test_softmax_validation():
         M.softmax(np.array([np.nan, 0.0]))
     with pytest.raises(ValueError, match="logits"):
         M.softmax(np.float64(1.0))
+
+
+class _Float(float):
+    """A float that is not exactly ``float``: it takes the checks' general path, never their fast path."""
+
+
+_SCALARS = [0.0, -0.0, 0.5, 1.0, 1.0 - 2.0**-53, 1.0 + 2.0**-52, -5e-324, 5e-324, 2.0, float("nan"), float("inf"),
+            -float("inf"), 1e308]
+
+
+@pytest.mark.parametrize("value", _SCALARS)
+def test_scalar_fast_paths_agree_with_the_general_checks(value):
+    """``check_gamma`` and the returns' truncation-level check answer plain floats at once; each answer (the
+    value, or a ValueError naming the argument) must be the general path's answer for the same number."""
+    from reference_impls import returns as R
+    from reference_impls._validation import check_gamma
+
+    checks = [lambda x: check_gamma(x, "gamma"), lambda x: check_gamma(x, "gamma", allow_one=True),
+              lambda x: R._check_level(x, "rho_bar")]
+    for check in checks:
+        outcomes = []
+        for x in (value, _Float(value)):
+            try:
+                outcomes.append(("ok", check(x)))
+            except ValueError as exc:
+                outcomes.append(("error", str(exc).split(":")[0]))
+        (kind_fast, fast), (kind_general, general) = outcomes
+        assert kind_fast == kind_general, (value, outcomes)
+        if kind_fast == "ok":
+            assert type(fast) is float and type(general) is float
+            same = fast == general and np.signbit(fast) == np.signbit(general)
+            assert same or (np.isnan(fast) and np.isnan(general))
+        else:
+            assert fast == general  # the same argument named
