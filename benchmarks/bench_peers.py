@@ -454,7 +454,9 @@ def run(quick: bool = False) -> str:
              f"only ({TERM_RATE:.1%} of the steps, no truncations: the peers' truncation conventions differ). "
              "Each row is checked against our float64 reference first (error column: max |x - ref| / max(1, "
              f"max |ref|); over {TOL:.0e} means wrong values, not timed). Median over {repeats} interleaved "
-             "repeats (rotating order) of the CPU time per call, min-max spread, ratio to the median of the "
+             "repeats (rotating order; each timed run follows at least 5 ms of untimed calls of the same "
+             "implementation, so that none is timed cold) of the CPU time per call, min-max spread, ratio to the "
+             "median of the "
              "same-bytes anchor (a compiled elementwise pass reading the inputs our function reads and writing "
              "its float64 outputs) measured in the same run. rlax: `jax.jit` of the function vmapped over the "
              "batch; torchrl: `[B, T, 1]` tensors, `done = terminated`.", "", machine(), ""]
