@@ -73,8 +73,11 @@ def my_vtrace(rewards, values, next_values, log_rhos, terminated, truncated, gam
         if bug == "trace-off-by-one":  # the TRFL test oracle's direct sum with prod(c[s:t-1]) for prod(c[s:t])
             for s in range(T):
                 acc = 0.0
+                trace = 1.0  # prod(c[s:max(s, t - 1)]), kept as a running product: the same multiplications
                 for t in range(s, T):
-                    acc += gamma ** (t - s) * math.prod(c[s:max(s, t - 1)]) * tds[t]
+                    if t - 1 > s:
+                        trace *= c[t - 2]
+                    acc += gamma ** (t - s) * trace * tds[t]
                     if te[i, t] or tr[i, t]:
                         break
                 vs[i, s] = float(v[i, s]) + acc

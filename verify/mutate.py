@@ -16,6 +16,7 @@ Writes ``mutation.json`` (top-level ``mutants`` list: ``id``, ``target``, ``desc
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import json
 import multiprocessing
 import time
@@ -127,6 +128,7 @@ def trace_family(family: str, profile: str = "ci", seed: int = 0, device: str = 
             mod, attr = resolve(t)
             orig = getattr(mod, attr)
 
+            @functools.wraps(orig)  # keeps the signature: callers that bind arguments by name see the target's
             def recorder(*a: Any, _t: str = t, _o: Any = orig, **k: Any) -> Any:
                 seen[_t].add(current[0])
                 return _o(*a, **k)

@@ -130,9 +130,12 @@ def vtrace_trace_off_by_one(rewards: Any, values: Any, next_values: Any, log_rho
         for s in range(T):
             e = min(t for t in ends if t >= s)
             acc = 0.0
+            trace = 1.0  # prod(cs[b, s:max(s, t - 1)]) as a running product (the same multiplications, in order)
             for t in range(s, e + 1):
+                if t - 1 > s:
+                    trace *= float(cs[b, t - 2])
                 delta = rho[b, t] * (r[b, t] + (0.0 if te[b, t] else gamma) * nv[b, t] - v[b, t])
-                acc += gamma ** (t - s) * float(np.prod(cs[b, s:max(s, t - 1)])) * delta
+                acc += gamma ** (t - s) * trace * delta
             vs[b, s] = v[b, s] + acc
         for t in range(T):
             q = vs[b, t + 1] if t < T - 1 and not (te[b, t] or tr[b, t]) else nv[b, t]
