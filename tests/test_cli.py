@@ -129,8 +129,11 @@ def test_sigint_mid_run_leaves_previous_reports_intact(one_thread_reports, tmp_p
     shutil.copytree(one_thread_reports, tmp_path, dirs_exist_ok=True)  # the previous reports
     before = read_tree(tmp_path)
     env = dict(os.environ, PGV_CLAIM_MODULES="_slow_claims", PYTHONPATH=str(HERE))
+    # A shell starts background jobs with SIGINT ignored, and an ignored SIGINT is inherited through exec (Python
+    # then installs no KeyboardInterrupt handler): give the child the default disposition, whoever started us.
     proc = subprocess.Popen([sys.executable, "-m", "verify", "run", "PDL", "TEST-SLOW", "--report-dir", str(tmp_path)],
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stderr is not None
     deadline = time.monotonic() + 120
     seen = ""

@@ -274,8 +274,13 @@ def test_signals_between_the_fallback_renames_are_delivered_after_them():
     import signal
 
     reached = []
-    with pytest.raises(KeyboardInterrupt):
-        with R._signals_deferred():
-            signal.raise_signal(signal.SIGINT)
-            reached.append("after the signal, still inside")
+    # Python's own SIGINT handler, whatever this process inherited (a shell's background job ignores SIGINT)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with R._signals_deferred():
+                signal.raise_signal(signal.SIGINT)
+                reached.append("after the signal, still inside")
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     assert reached == ["after the signal, still inside"]
