@@ -234,9 +234,10 @@ def _dtype_name(args: dict[str, Any]) -> str:
     return "float32" if "float32" in kinds else "float64"
 
 
-def _compare(expected: Any, got: Any, args: dict[str, Any], rtol: float, atol: float, floor_eps: float = 0.0
-             ) -> tuple[list[np.ndarray] | None, float, float, str | None]:
-    """Elementwise failure masks per output, max abs and rel error, and a structural problem (if any)."""
+def _compare(expected: Any, got: Any, args: dict[str, Any], rtol: float, atol: float, floor_eps: float = 0.0,
+             target: Target | None = None) -> tuple[list[np.ndarray] | None, float, float, str | None]:
+    """Elementwise failure masks per output, max abs and rel error, and a structural problem (if any).
+    A target with ``ties`` (an output that jumps) adds the example's tie allowance to the tolerance."""
     exp_t = expected if isinstance(expected, tuple) else (expected,)
     got_t = got if isinstance(got, tuple) else (got,)
     if isinstance(expected, tuple) != isinstance(got, tuple) or len(exp_t) != len(got_t):
@@ -245,6 +246,7 @@ def _compare(expected: Any, got: Any, args: dict[str, Any], rtol: float, atol: f
         return None, math.inf, math.inf, f"fn returned {n_got} output(s), the reference {n_exp}"
     S, L, T, eps = _example_scale(args)
     eps = max(eps, floor_eps)
+    ties = target.ties(args) if target is not None and target.ties is not None else 0.0
     fails, mabs, mrel = [], 0.0, 0.0
     for i, (e, g) in enumerate(zip(exp_t, got_t)):
         e = np.asarray(e, dtype=np.float64)
@@ -258,7 +260,7 @@ def _compare(expected: Any, got: Any, args: dict[str, Any], rtol: float, atol: f
         with np.errstate(invalid="ignore", over="ignore"):
             diff = np.where(both_inf, 0.0, np.abs(g - e))
         diff = np.where(np.isnan(diff), np.inf, diff)
-        tol = atol + rtol * np.abs(e) + K_ROUNDING * (T + 1) * (1 + L) * eps * (
+        tol = atol + ties + rtol * np.abs(e) + K_ROUNDING * (T + 1) * (1 + L) * eps * (
             np.where(np.isinf(e), 0, np.abs(e)) + S + L)
         fail = diff > tol
         fails.append(fail)
@@ -351,7 +353,7 @@ def check(fn: Callable[..., Any], target: str, *, examples: int = 200, seed: int
             got = _call(fn, plan, args, time_major, expected)
         except Exception as exc:  # any failure of fn is a finding
             return _Record(args, expected, None, f"{type(exc).__name__}: {exc}", None, math.inf, math.inf, dt)
-        fails, mabs, mrel, problem = _compare(expected, got, args, rtol, atol, floor_eps)
+        fails, mabs, mrel, problem = _compare(expected, got, args, rtol, atol, floor_eps, tgt)
         return _Record(args, expected, got, problem, fails, mabs, mrel, dt)
 
     cfg = dict(database=None, deadline=None, derandomize=False, suppress_health_check=list(HealthCheck),
@@ -526,7 +528,7 @@ def _diagnose(tgt: Target, records: list[_Record], rtol: float, atol: float, flo
             except Exception:  # a mutant that cannot run this example does not match it
                 ok = False
                 break
-            fails, _, _, problem = _compare(out, r.got, r.args, rtol, atol, floor_eps)
+            fails, _, _, problem = _compare(out, r.got, r.args, rtol, atol, floor_eps, tgt)
             if problem is not None or fails is None or any(f.any() for f in fails):
                 ok = False
                 break

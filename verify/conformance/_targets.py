@@ -29,6 +29,9 @@ class Target:
     family: str  # "returns", "ratio", "kl", "mask", "group", "importance"
     strategy: Callable[..., Any]  # (params, fixed, requires, dtypes) -> strategy of examples
     regions: Callable[[dict[str, Any], tuple[int, ...]], Regions] = field(default=lambda ex, shape: {})
+    #: For an output that jumps (a count of clipped tokens): the extra absolute tolerance of an example, the share
+    #: of its elements whose value lies within rounding of a jump, where either side is a correct answer.
+    ties: Callable[[dict[str, Any]], float] | None = None
 
     @property
     def dotted(self) -> str:
@@ -119,6 +122,29 @@ def _group_regions(ex: dict[str, Any], shape: tuple[int, ...]) -> Regions:
     return {"constant groups": const, "groups with spread": ~const}
 
 
+def _clip_fraction_ties(args: dict[str, Any]) -> float:
+    """The share of counted elements whose ratio lies within 4 ulp (of the inputs' dtype) of a band edge.
+
+    Whether ``exp(log_probs - old_log_probs)`` lands just above or just below ``1 + eps`` there depends on
+    the last bit of the exp in use (numpy's and torch's differ by one ulp on some such inputs), so two correct
+    implementations may count such an element differently. Exact ties at an edge are among them, so the kit
+    does not judge strictness at the edges (a ``>=`` for ``>`` differs from a correct implementation only
+    where the exp in use decides the answer); the reference states its strict comparisons."""
+    lp, old = np.asarray(args["log_probs"]), np.asarray(args["old_log_probs"])
+    eps = max(float(np.finfo(lp.dtype).eps), float(np.finfo(old.dtype).eps)) if lp.dtype.kind == "f" else 2.0**-52
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = np.exp(lp.astype(np.float64) - old.astype(np.float64))
+    ce = args.get("clip_eps", 0.2)
+    lo, hi = (float(ce), float(ce)) if np.ndim(ce) == 0 else (float(ce[0]), float(ce[1]))
+    near = np.zeros(r.shape, dtype=bool)
+    for edge in (1.0 - lo, 1.0 + hi):
+        near |= np.abs(r - edge) <= 4 * eps * edge
+    mask = args.get("mask")
+    m = np.ones(r.shape, dtype=bool) if mask is None else np.asarray(mask).astype(bool)
+    n = int(np.count_nonzero(m))
+    return int(np.count_nonzero(near & m)) / n if n else 0.0
+
+
 # --------------------------------------------------------------------------- the list
 
 
@@ -140,7 +166,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     _t("returns.retrace", "returns", _R, _episode_regions),
     _t("divergences.kl_estimator", "kl", _K, _kl_regions),
     _t("losses.ppo_clip_objective", "ratio", _P, _ratio_regions),
-    _t("losses.clip_fraction", "ratio", _P, _none),
+    Target("losses.clip_fraction", "ratio", _P, _none, ties=_clip_fraction_ties),
     _t("losses.kl_penalized_objective", "ratio", _P, _ratio_regions),
     _t("losses.sapo_objective", "ratio", _P, _ratio_regions),
     _t("losses.aggregate", "mask", _MS, _none),
