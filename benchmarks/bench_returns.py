@@ -149,6 +149,14 @@ def _stages() -> dict[str, Callable[..., Any]] | None:
     # The scalars are arguments (as in the kernels, not compile-time constants) and each prefix returns what
     # its phases return (the validation counts, the overflow tests), so that the compiler drops none of them.
     @jit
+    def exp_tile(lr: np.ndarray, ratio: np.ndarray, bits: np.ndarray, b0: int, nb: int, T: int) -> float:
+        # V-trace's and Retrace's first phase alone: the exp of the tile's log-ratios (one ratio row per row
+        # for V-trace; Retrace reuses row 0, as its kernel does)
+        for j in range(nb):
+            NB._exp_row(lr, b0 + j, T, ratio, j % ratio.shape[0], bits)
+        return ratio[0, 0]
+
+    @jit
     def one_coef(kind: int, k: int, r: np.ndarray, v: np.ndarray, nv: np.ndarray, te: np.ndarray, tr: np.ndarray,
                  g: float, gl: float, out: np.ndarray) -> int:
         # kind 0: gae, 1: discounted returns, 2: lambda-returns
@@ -179,9 +187,7 @@ def _stages() -> dict[str, Callable[..., Any]] | None:
         for b0 in range(0, B, rows):
             nb = min(rows, B - b0)
             if k == 1:
-                for j in range(nb):
-                    NB._exp_row(lr, b0 + j, T, ratio, j, bits)
-                bad += ratio[0, 0]
+                bad += exp_tile(lr, ratio, bits, b0, nb, T)
                 continue
             bad += NB._vtrace_fill(r, v, nv, lr, te, tr, g, gl, level, level, vs, pg, a, ratio, bits, b0, nb, T)
             if k >= 3:
@@ -201,9 +207,7 @@ def _stages() -> dict[str, Callable[..., Any]] | None:
         for b0 in range(0, B, rows):
             nb = min(rows, B - b0)
             if k == 1:
-                for j in range(nb):
-                    NB._exp_row(lr, b0 + j, T, ratio, 0, bits)
-                bad += ratio[0, 0]
+                bad += exp_tile(lr, ratio, bits, b0, nb, T)
                 continue
             bad += NB._retrace_fill(r, q, nq, lr, te, tr, g, gl, level, out, a, ratio, bits, b0, nb, T)
             if k >= 3:
@@ -417,6 +421,7 @@ def _one(B: int, T: int, dtype: Any, rounds: int, torch: Any, anchors: dict[str,
              f"{rounds} interleaved rounds, ± half the spread; (ratio) to the same-bytes anchor, torch to ours numba",
              "", "| target | anchor (same bytes) | ours numba | ours numpy | ours torch CPU (no grad) | "
              "ours torch implementation (`method=\"loop\"`) |", "|---|---|---|---|---|---|"]
+    phase_lines: list[str] = []
     bounds: dict[str, str] = {}
     if stages is not None and "pass:exp" in res:
         phase_lines, bounds = _where_time_goes(res)
@@ -431,7 +436,7 @@ def _one(B: int, T: int, dtype: Any, rounds: int, torch: Any, anchors: dict[str,
         if f"torch:{name}" in res and f"numba:{name}" in res:
             summary.append((f"torch/numba {name} {B}x{T} {np.dtype(dtype).name}",
                             res[f"torch:{name}"][0] / res[f"numba:{name}"][0], ""))
-    if bounds:
+    if phase_lines:
         lines += ["", *phase_lines, ""]
     if "plain-torch-loop:gae" in res:
         lines.append(f"| (context) plain torch loop over time, GAE, time-major float32 | | | | "

@@ -51,7 +51,7 @@ def test_clip_fraction_tie_allowance_covers_edges_only() -> None:
     lp = np.log(np.array([1.2, 1.2, 0.8, 1.0, 1.5, 0.5, 1.0, 1.0]))  # two at 1 + eps, one at 1 - eps (eps 0.2)
     args = {"log_probs": lp, "old_log_probs": old, "advantages": np.ones(8), "clip_eps": 0.2, "mask": None,
             "definition": "ratio-outside"}
-    assert tgt.ties is not None and tgt.ties(args) == 3 / 8
+    assert tgt.ties is not None and tgt.ties(args, 2.0**-52) == 3 / 8
     ref = 2 / 8  # 1.5 and 0.5 are outside; the three edge elements are not (strict)
     fails, *_ = _compare(ref, 5 / 8, args, 0.0, 0.0, 0.0, tgt)  # every edge element counted: allowed
     assert fails is not None and not any(f.any() for f in fails)

@@ -245,8 +245,8 @@ def _compare(expected: Any, got: Any, args: dict[str, Any], rtol: float, atol: f
         n_exp = len(exp_t) if isinstance(expected, tuple) else "one"
         return None, math.inf, math.inf, f"fn returned {n_got} output(s), the reference {n_exp}"
     S, L, T, eps = _example_scale(args)
+    ties = target.ties(args, eps) if target is not None and target.ties is not None else 0.0
     eps = max(eps, floor_eps)
-    ties = target.ties(args) if target is not None and target.ties is not None else 0.0
     fails, mabs, mrel = [], 0.0, 0.0
     for i, (e, g) in enumerate(zip(exp_t, got_t)):
         e = np.asarray(e, dtype=np.float64)

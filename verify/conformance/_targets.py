@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from reference_impls._validation import as_flags
+from reference_impls.losses import clip_bounds
 from verify.conformance import _inputs as I
 
 Regions = dict[str, np.ndarray]
@@ -29,9 +31,10 @@ class Target:
     family: str  # "returns", "ratio", "kl", "mask", "group", "importance"
     strategy: Callable[..., Any]  # (params, fixed, requires, dtypes) -> strategy of examples
     regions: Callable[[dict[str, Any], tuple[int, ...]], Regions] = field(default=lambda ex, shape: {})
-    #: For an output that jumps (a count of clipped tokens): the extra absolute tolerance of an example, the share
-    #: of its elements whose value lies within rounding of a jump, where either side is a correct answer.
-    ties: Callable[[dict[str, Any]], float] | None = None
+    #: For an output that jumps (a count of clipped tokens): ``ties(args, eps)`` is the extra absolute tolerance of
+    #: an example, the share of its elements whose value lies within rounding (eps: the example's machine epsilon)
+    #: of a jump, where either side is a correct answer.
+    ties: Callable[[dict[str, Any], float], float] | None = None
 
     @property
     def dotted(self) -> str:
@@ -122,25 +125,21 @@ def _group_regions(ex: dict[str, Any], shape: tuple[int, ...]) -> Regions:
     return {"constant groups": const, "groups with spread": ~const}
 
 
-def _clip_fraction_ties(args: dict[str, Any]) -> float:
-    """The share of counted elements whose ratio lies within 4 ulp (of the inputs' dtype) of a band edge.
+def _clip_fraction_ties(args: dict[str, Any], eps: float) -> float:
+    """The share of counted elements whose ratio lies within 4 ulp (``eps``: the example's machine epsilon)
+    of a band edge.
 
     Whether ``exp(log_probs - old_log_probs)`` lands just above or just below ``1 + eps`` there depends on
     the last bit of the exp in use (numpy's and torch's differ by one ulp on some such inputs), so two correct
     implementations may count such an element differently. Exact ties at an edge are among them, so the kit
     does not judge strictness at the edges (a ``>=`` for ``>`` differs from a correct implementation only
     where the exp in use decides the answer); the reference states its strict comparisons."""
-    lp, old = np.asarray(args["log_probs"]), np.asarray(args["old_log_probs"])
-    eps = max(float(np.finfo(lp.dtype).eps), float(np.finfo(old.dtype).eps)) if lp.dtype.kind == "f" else 2.0**-52
+    lp, old = np.asarray(args["log_probs"], dtype=np.float64), np.asarray(args["old_log_probs"], dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        r = np.exp(lp.astype(np.float64) - old.astype(np.float64))
-    ce = args.get("clip_eps", 0.2)
-    lo, hi = (float(ce), float(ce)) if np.ndim(ce) == 0 else (float(ce[0]), float(ce[1]))
-    near = np.zeros(r.shape, dtype=bool)
-    for edge in (1.0 - lo, 1.0 + hi):
-        near |= np.abs(r - edge) <= 4 * eps * edge
-    mask = args.get("mask")
-    m = np.ones(r.shape, dtype=bool) if mask is None else np.asarray(mask).astype(bool)
+        r = np.exp(lp - old)
+    lo, hi = clip_bounds(args["clip_eps"])
+    near = (np.abs(r - (1.0 - lo)) <= 4 * eps * (1.0 - lo)) | (np.abs(r - (1.0 + hi)) <= 4 * eps * (1.0 + hi))
+    m = np.ones(r.shape, dtype=bool) if args.get("mask") is None else as_flags(args["mask"], "mask")
     n = int(np.count_nonzero(m))
     return int(np.count_nonzero(near & m)) / n if n else 0.0
 

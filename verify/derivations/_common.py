@@ -105,3 +105,17 @@ def weights(n: int) -> list[sp.Rational]:
 
 def scale_of(mdp: M.FiniteMDP) -> float:
     return max(1.0, float(np.max(np.abs(mdp.rewards))) / (1.0 - mdp.gamma))
+
+
+def on_instances(ctx: Context, n: int, lhs: Callable[[M.FiniteMDP, np.ndarray], np.ndarray],
+                 rhs: Callable[[M.FiniteMDP, np.ndarray], np.ndarray], text: str, tol: float) -> Comparison:
+    """An exact comparison of ``lhs(mdp, z)`` and ``rhs(mdp, z)`` (arrays over the logits' entries) on ``n``
+    :func:`random_instances`, each entry in units of its MDP's :func:`scale_of`."""
+    left: list[float] = []
+    right: list[float] = []
+    sc: list[float] = []
+    for mdp, z, _ in random_instances(ctx, n):
+        left.extend(np.ravel(lhs(mdp, z)).tolist())
+        right.extend(np.ravel(rhs(mdp, z)).tolist())
+        sc.extend([scale_of(mdp)] * z.size)
+    return Comparison("exact", left, right, text, tol=tol, scale=sc)

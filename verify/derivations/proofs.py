@@ -49,6 +49,7 @@ from verify.derivation import (
     step_check,
 )
 from verify.derivations._common import (
+    on_instances,
     random_instances,
     scale_of,
     searched,
@@ -911,29 +912,18 @@ def _product_rule(mdp: M.FiniteMDP, z: np.ndarray) -> np.ndarray:
 
 @step_check()
 def pg_product_exact(ctx: Context) -> Comparison:
-    lhs: list[float] = []
-    rhs: list[float] = []
-    sc: list[float] = []
-    for mdp, z, _ in random_instances(ctx, 6):
-        lhs.extend(G.policy_gradient(mdp, z).ravel().tolist())
-        rhs.extend(_product_rule(mdp, z).ravel().tolist())
-        sc.extend([scale_of(mdp)] * z.size)
-    return Comparison("exact", lhs, rhs, "reference policy_gradient = sum_s rho_0 sum_a (grad pi Q + pi grad Q), "
-                      "grad Q = gamma P grad V (6 random MDPs)", tol=1e-11, scale=sc)
+    return on_instances(ctx, 6, G.policy_gradient, _product_rule, "reference policy_gradient = sum_s rho_0 sum_a "
+                        "(grad pi Q + pi grad Q), grad Q = gamma P grad V (6 random MDPs)", tol=1e-11)
 
 
 @step_check()
 def pg_unrolled_exact(ctx: Context) -> Comparison:
-    lhs: list[float] = []
-    rhs: list[float] = []
-    sc: list[float] = []
-    for mdp, z, _ in random_instances(ctx, 6):
+    def unrolled(mdp: M.FiniteMDP, z: np.ndarray) -> np.ndarray:
         pi = M.softmax(z)
-        lhs.extend(_product_rule(mdp, z).ravel().tolist())
-        rhs.extend((M.visitation(mdp, pi)[:, None] * _grad_pi_q(pi, M.action_values(mdp, pi))).ravel().tolist())
-        sc.extend([scale_of(mdp)] * z.size)
-    return Comparison("exact", lhs, rhs, "the product-rule form = sum_s rho_pi(s) sum_a grad pi Q (6 random MDPs)",
-                      tol=1e-11, scale=sc)
+        return M.visitation(mdp, pi)[:, None] * _grad_pi_q(pi, M.action_values(mdp, pi))
+
+    return on_instances(ctx, 6, _product_rule, unrolled, "the product-rule form = sum_s rho_pi(s) sum_a grad pi Q "
+                        "(6 random MDPs)", tol=1e-11)
 
 
 derivation(

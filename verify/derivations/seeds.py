@@ -35,7 +35,7 @@ from verify.derivation import (
     derivation,
     step_check,
 )
-from verify.derivations._common import random_instances, scale_of, searched
+from verify.derivations._common import on_instances, random_instances, scale_of, searched
 from verify.derivations.proofs import _grad_pi_q, dr_coupling, mixture_cases
 from verify.highprec import MpMDP, central_difference, mpf_array
 from verify.registry import Context, Source
@@ -92,16 +92,12 @@ def spg_differentiate(ctx: Context) -> Comparison:
 
 @step_check()
 def spg_drop_grad_q(ctx: Context) -> Comparison:
-    lhs: list[float] = []
-    rhs: list[float] = []
-    sc: list[float] = []
-    for mdp, z, _ in random_instances(ctx, 6):
+    def slide_line(mdp: M.FiniteMDP, z: np.ndarray) -> np.ndarray:
         pi = M.softmax(z)
-        lhs.extend(G.policy_gradient(mdp, z).ravel().tolist())
-        rhs.extend((mdp.initial[:, None] * _grad_pi_q(pi, M.action_values(mdp, pi))).ravel().tolist())
-        sc.extend([scale_of(mdp)] * z.size)
-    return Comparison("exact", lhs, rhs, "grad J = sum_s rho_0 sum_a grad pi Q (the slide's line with the same p)",
-                      tol=1e-10, scale=sc)
+        return mdp.initial[:, None] * _grad_pi_q(pi, M.action_values(mdp, pi))
+
+    return on_instances(ctx, 6, G.policy_gradient, slide_line, "grad J = sum_s rho_0 sum_a grad pi Q (the slide's "
+                        "line with the same p)", tol=1e-10)
 
 
 derivation(
